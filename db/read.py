@@ -1,0 +1,130 @@
+"""Read-side queries for the API: batched fetches for DataLoaders and keyset pages.
+
+Each call takes its own pooled connection, so concurrently resolved fields
+never share one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, RowMapping, Select, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db import tables as t
+
+_balance = t.InventoryBalance
+_link = t.PackedLineAllocation
+
+# What one row of each kind the API shows is made of.
+ENTITIES: dict[str, Select[Any]] = {
+    "SalesOrder": select(t.SalesOrder.__table__),
+    "SalesOrderLine": select(t.SalesOrderLine.__table__),
+    "Allocation": select(t.Allocation.__table__, _balance.lot_id, _balance.location_id).join(
+        _balance, _balance.id == t.Allocation.balance_id
+    ),
+    "Backorder": select(t.Backorder.__table__),
+    "PackedLine": select(t.PackedLine.__table__),
+    "Item": select(t.Item.__table__),
+    "Lot": select(t.Lot.__table__),
+    "Location": select(t.Location.__table__),
+    "InventoryBalance": select(_balance.__table__),
+    "InventoryAdjustment": select(t.InventoryAdjustment.__table__),
+}
+_TABLES = {
+    "SalesOrder": t.SalesOrder.__table__,
+    "SalesOrderLine": t.SalesOrderLine.__table__,
+    "Allocation": t.Allocation.__table__,
+    "Backorder": t.Backorder.__table__,
+    "PackedLine": t.PackedLine.__table__,
+    "Item": t.Item.__table__,
+    "Lot": t.Lot.__table__,
+    "Location": t.Location.__table__,
+    "InventoryBalance": _balance.__table__,
+    "InventoryAdjustment": t.InventoryAdjustment.__table__,
+}
+
+
+class Reader:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def rows(self, stmt: Select[Any]) -> list[RowMapping]:
+        async with self.engine.connect() as conn:
+            return list((await conn.execute(stmt)).mappings())
+
+    async def where_in(self, kind: str, column: str, keys: Collection[object]) -> list[RowMapping]:
+        """Rows of one kind whose column is one of keys, in id order."""
+        table = _TABLES[kind]
+        return await self.rows(ENTITIES[kind].where(table.c[column].in_(keys)).order_by(table.c.id))
+
+    async def allocations_of_packed_lines(self, ids: Collection[int]) -> list[RowMapping]:
+        return await self.rows(
+            ENTITIES["Allocation"]
+            .add_columns(_link.packed_line_id)
+            .join(_link, _link.allocation_id == t.Allocation.id)
+            .where(_link.packed_line_id.in_(ids))
+            .order_by(t.Allocation.id)
+        )
+
+    async def item_totals(self, item_ids: Collection[int]) -> list[RowMapping]:
+        return await self.rows(
+            select(
+                _balance.item_id,
+                func.sum(_balance.on_hand).label("on_hand"),
+                func.sum(_balance.allocated).label("allocated"),
+            )
+            .where(_balance.item_id.in_(item_ids))
+            .group_by(_balance.item_id)
+        )
+
+    async def page(
+        self, kind: str, filters: Sequence[ColumnElement[bool]], after: int | None, first: int
+    ) -> tuple[list[RowMapping], int]:
+        """One page in id order (keyset: stable under inserts) and the total count."""
+        table = _TABLES[kind]
+        stmt = ENTITIES[kind].where(*filters)
+        if after is not None:
+            stmt = stmt.where(table.c.id > after)
+        async with self.engine.connect() as conn:
+            rows = list((await conn.execute(stmt.order_by(table.c.id).limit(first + 1))).mappings())
+            total = await conn.scalar(select(func.count()).select_from(table).where(*filters))
+        return rows, total or 0
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    status: str | None = None
+    customer: str | None = None
+    sku: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        order = t.SalesOrder
+        clauses: list[ColumnElement[bool]] = []
+        if self.status:
+            clauses.append(order.status == self.status)
+        if self.customer:
+            clauses.append(order.customer == self.customer)
+        if self.created_after:
+            clauses.append(order.created_at >= self.created_after)
+        if self.created_before:
+            clauses.append(order.created_at < self.created_before)
+        if self.sku:
+            line, item = t.SalesOrderLine, t.Item
+            clauses.append(
+                exists(
+                    select(line.id)
+                    .join(item, item.id == line.item_id)
+                    .where(line.order_id == order.id, item.sku == self.sku)
+                )
+            )
+        return clauses
+
+
+def backorder_filter(status: str | None) -> list[ColumnElement[bool]]:
+    return [t.Backorder.status == status] if status else []

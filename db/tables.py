@@ -1,0 +1,203 @@
+"""The tables. Alembic migrations create them; `alembic check` keeps the two in step.
+
+CHECK constraints repeat the rules of SPEC section 4 that one row can state,
+as a second guard behind the services.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Sequence,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _id() -> Mapped[int]:
+    return mapped_column(BigInteger, Identity(), primary_key=True)
+
+
+def _now() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Item(Base):
+    __tablename__ = "items"
+    id: Mapped[int] = _id()
+    sku: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    serialized: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    unit: Mapped[str] = mapped_column(Text, server_default="EA")
+    created_at: Mapped[datetime] = _now()
+
+
+class Location(Base):
+    __tablename__ = "locations"
+    id: Mapped[int] = _id()
+    code: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    pick_sequence: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class Lot(Base):
+    __tablename__ = "lots"
+    __table_args__ = (UniqueConstraint("item_id", "lot_number"),)
+    id: Mapped[int] = _id()
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    lot_number: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class InventoryBalance(Base):
+    __tablename__ = "inventory_balances"
+    __table_args__ = (
+        UniqueConstraint("lot_id", "location_id"),
+        CheckConstraint("allocated >= 0", name="allocated_not_negative"),
+        CheckConstraint("allocated <= on_hand", name="allocated_within_on_hand"),
+        # The allocation query reads an item's balances that have stock to give.
+        Index(None, "item_id", postgresql_where=text("on_hand > allocated")),
+    )
+    id: Mapped[int] = _id()
+    # The item is the lot's; kept here too so allocation finds balances with one index.
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lots.id"))
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"), index=True)
+    on_hand: Mapped[int] = mapped_column(Integer, server_default="0")
+    allocated: Mapped[int] = mapped_column(Integer, server_default="0")
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+
+
+class InventoryAdjustment(Base):
+    __tablename__ = "inventory_adjustments"
+    __table_args__ = (CheckConstraint("quantity <> 0", name="quantity_not_zero"),)
+    id: Mapped[int] = _id()
+    balance_id: Mapped[int] = mapped_column(ForeignKey("inventory_balances.id"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text, server_default="")
+    created_at: Mapped[datetime] = _now()
+
+
+class SalesOrder(Base):
+    __tablename__ = "sales_orders"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('OPEN', 'PARTIALLY_ALLOCATED', 'ALLOCATED', 'PARTIALLY_PACKED', 'PACKED')",
+            name="status_known",
+        ),
+    )
+    id: Mapped[int] = _id()
+    number: Mapped[str] = mapped_column(Text, unique=True)
+    customer: Mapped[str] = mapped_column(Text, index=True)
+    status: Mapped[str] = mapped_column(Text, server_default="OPEN")
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class SalesOrderLine(Base):
+    __tablename__ = "sales_order_lines"
+    __table_args__ = (
+        UniqueConstraint("order_id", "line_number"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("quantity_cancelled BETWEEN 0 AND quantity", name="cancelled_within"),
+    )
+    id: Mapped[int] = _id()
+    order_id: Mapped[int] = mapped_column(ForeignKey("sales_orders.id"))
+    line_number: Mapped[int] = mapped_column(Integer)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    quantity_cancelled: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class Allocation(Base):
+    __tablename__ = "allocations"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("quantity_packed BETWEEN 0 AND quantity", name="packed_within"),
+    )
+    id: Mapped[int] = _id()
+    order_id: Mapped[int] = mapped_column(ForeignKey("sales_orders.id"), index=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("sales_order_lines.id"), index=True)
+    balance_id: Mapped[int] = mapped_column(ForeignKey("inventory_balances.id"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    quantity_packed: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = _now()
+
+
+class Backorder(Base):
+    __tablename__ = "backorders"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("quantity_allocated BETWEEN 0 AND quantity", name="allocated_within"),
+        CheckConstraint("status IN ('OPEN', 'ALLOCATED', 'CANCELLED')", name="status_known"),
+        # SPEC 4: a line has at most one OPEN backorder.
+        Index(
+            "uq_backorders_one_open_per_line",
+            "line_id",
+            unique=True,
+            postgresql_where=text("status = 'OPEN'"),
+        ),
+    )
+    id: Mapped[int] = _id()
+    order_id: Mapped[int] = mapped_column(ForeignKey("sales_orders.id"), index=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("sales_order_lines.id"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    quantity_allocated: Mapped[int] = mapped_column(Integer, server_default="0")
+    status: Mapped[str] = mapped_column(Text, server_default="OPEN", index=True)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class PackedLine(Base):
+    __tablename__ = "packed_lines"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+    id: Mapped[int] = _id()
+    order_id: Mapped[int] = mapped_column(ForeignKey("sales_orders.id"), index=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("sales_order_lines.id"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    packed_at: Mapped[datetime] = _now()
+
+
+class PackedLineAllocation(Base):
+    """Which allocation lines a packed line packed, and how much of each."""
+
+    __tablename__ = "packed_line_allocations"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+    packed_line_id: Mapped[int] = mapped_column(ForeignKey("packed_lines.id"), primary_key=True)
+    allocation_id: Mapped[int] = mapped_column(
+        ForeignKey("allocations.id"), primary_key=True, index=True
+    )
+    quantity: Mapped[int] = mapped_column(Integer)
+
+
+# Numbers for orders whose client did not choose one (SO-000001, ...). Alembic's
+# autogenerate does not compare sequences; the first migration creates it.
+ORDER_NUMBER_SEQUENCE = Sequence("sales_order_number_seq", metadata=Base.metadata)

@@ -1,0 +1,101 @@
+"""Mutation payloads and connections. Every payload has `errors`; where a mutation
+fails its objects are null or empty."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+import strawberry
+
+from schema.errors import UserError
+from schema.types import (
+    Allocation,
+    Backorder,
+    InventoryAdjustment,
+    InventoryBalance,
+    Item,
+    Location,
+    PackedLine,
+    SalesOrder,
+)
+
+NodeT = TypeVar("NodeT")
+
+
+@strawberry.type
+class Payload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ItemPayload(Payload):
+    item: Item | None = None
+
+
+@strawberry.type
+class LocationPayload(Payload):
+    location: Location | None = None
+
+
+@strawberry.type
+class AdjustInventoryPayload(Payload):
+    balance: InventoryBalance | None = None
+    adjustment: InventoryAdjustment | None = None
+
+
+@strawberry.type
+class SalesOrderPayload(Payload):
+    sales_order: SalesOrder | None = None
+
+
+@strawberry.type
+class AllocateOrderPayload(Payload):
+    sales_order: SalesOrder | None = None
+    allocations: list[Allocation] = strawberry.field(
+        default_factory=list, description="The allocation lines this call created."
+    )
+
+
+@strawberry.type
+class PackAllocatedOrderPayload(Payload):
+    sales_order: SalesOrder | None = None
+    packed_lines: list[PackedLine] = strawberry.field(
+        default_factory=list, description="The packed lines this call created."
+    )
+
+
+@strawberry.type
+class RemoveAllocationLinesPayload(Payload):
+    sales_order: SalesOrder | None = None
+    removed_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class BackorderPayload(Payload):
+    backorder: Backorder | None = None
+    sales_order: SalesOrder | None = None
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[NodeT]):
+    cursor: str
+    node: NodeT
+
+
+@strawberry.type
+class Connection(Generic[NodeT]):
+    edges: list[Edge[NodeT]]
+    page_info: PageInfo
+    total_count: int
+
+    @strawberry.field
+    def nodes(self) -> list[NodeT]:
+        return [edge.node for edge in self.edges]

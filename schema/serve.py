@@ -1,0 +1,57 @@
+"""`make run`: database (embedded unless DATABASE_URL), migrations, demo data, server.
+
+Ctrl-C stops uvicorn, then the embedded PostgreSQL, so nothing is left running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import uvicorn
+
+from db.embedded import embedded_postgres
+from db.engine import create_engine, upgrade_to_head
+from db.repositories import SqlUnitOfWork
+from schema.app import create_app
+from schema.settings import Settings
+from services.demo import load_demo_data
+
+log = logging.getLogger("allocation")
+
+
+@contextlib.contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    if settings.database_url:
+        yield settings.database_url
+    else:
+        with embedded_postgres("dev") as url:
+            yield url
+
+
+async def _load_demo(url: str) -> None:
+    engine = create_engine(url, pool_size=1)
+    try:
+        await load_demo_data(lambda: SqlUnitOfWork(engine))
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    with database(settings) as url:
+        upgrade_to_head(url)
+        if settings.load_demo_data:
+            asyncio.run(_load_demo(url))
+        app = create_app(url, graphiql=settings.graphiql, pool_size=settings.pool_size)
+        log.info("GraphiQL at http://%s:%d/graphql", settings.host, settings.port)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+if __name__ == "__main__":
+    main()
