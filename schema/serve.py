@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
+import sys
 from collections.abc import Iterator
 
 import uvicorn
@@ -39,7 +41,14 @@ async def _load_demo(url: str) -> None:
         await engine.dispose()
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    sys.exit(128 + signum)
+
+
 def main() -> None:
+    # uvicorn handles SIGTERM itself, then raises it again once it has shut down;
+    # as SystemExit it unwinds through `database`, which stops the embedded server.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     settings = Settings()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

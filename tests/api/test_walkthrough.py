@@ -1,0 +1,228 @@
+"""SPEC section 2, steps 1 to 12, through GraphQL over HTTP against real PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import GraphQLClient
+
+ORDER = """
+fragment Order on SalesOrder {
+  id version status
+  lines {
+    id lineNumber quantity quantityAllocated quantityPacked quantityBackordered
+    quantityCancelled item { sku available }
+    allocations { id name quantity quantityPacked lot { lotNumber } location { code } }
+    backorders { id name quantity quantityAllocated status }
+    packedLines { quantity allocations { id } }
+  }
+}
+"""
+CREATE_ITEM = """mutation($input: CreateItemInput!) {
+  createItem(input: $input) { item { id sku serialized } errors { code } } }"""
+CREATE_LOCATION = """mutation($input: CreateLocationInput!) {
+  createLocation(input: $input) { location { code } errors { code } } }"""
+ADJUST = """mutation($input: AdjustInventoryInput!) {
+  adjustInventory(input: $input) {
+    balance { onHand allocated available lot { lotNumber } location { code } }
+    adjustment { quantity reason }
+    errors { code } } }"""
+CREATE_ORDER = ORDER + """mutation($input: CreateSalesOrderInput!) {
+  createSalesOrder(input: $input) { salesOrder { ...Order } errors { code } } }"""
+ALLOCATE = ORDER + """mutation($id: ID!) {
+  allocateOrder(id: $id) {
+    salesOrder { ...Order } allocations { id quantity lot { lotNumber } }
+    errors { code field message } } }"""
+PACK = ORDER + """mutation($id: ID!) {
+  packAllocatedOrder(id: $id) {
+    salesOrder { ...Order } packedLines { quantity salesOrderLine { lineNumber } }
+    errors { code } } }"""
+REMOVE = ORDER + """mutation($ids: [ID!]!) {
+  removeAllocationLines(ids: $ids) { salesOrder { ...Order } removedIds errors { code } } }"""
+UPDATE_LINE = ORDER + """mutation($id: ID!, $quantity: Int!) {
+  updateSalesOrderLine(id: $id, quantity: $quantity) {
+    salesOrder { ...Order } errors { code } } }"""
+CANCEL = ORDER + """mutation($id: ID!) {
+  cancelBackorder(id: $id, reason: "customer will not wait") {
+    backorder { status quantity quantityAllocated cancelReason }
+    salesOrder { ...Order } errors { code } } }"""
+DELETE = ORDER + """mutation($id: ID!) {
+  deleteBackorder(id: $id) { backorder { id } salesOrder { ...Order } errors { code } } }"""
+ITEM = "query($sku: String!) { item(sku: $sku) { onHand allocated available } }"
+
+
+def line(order: dict[str, Any], number: int) -> dict[str, Any]:
+    (found,) = [ln for ln in order["lines"] if ln["lineNumber"] == number]
+    return found
+
+
+def picks(order_line: dict[str, Any]) -> list[tuple[str, str, int]]:
+    return [(a["lot"]["lotNumber"], a["location"]["code"], a["quantity"])
+            for a in order_line["allocations"]]
+
+
+async def mutate(gql: GraphQLClient, document: str, field: str, **variables: Any
+                 ) -> dict[str, Any]:
+    payload: dict[str, Any] = (await gql.data(document, **variables))[field]
+    assert payload["errors"] == [], payload["errors"]
+    return payload
+
+
+async def adjust(gql: GraphQLClient, sku: str, lot: str, location: str, quantity: int,
+                 **extra: Any) -> dict[str, Any]:
+    return await mutate(gql, ADJUST, "adjustInventory", input={
+        "sku": sku, "lotNumber": lot, "locationCode": location, "quantity": quantity,
+        "reason": extra.pop("reason", "receipt"), **extra})
+
+
+async def stock(gql: GraphQLClient, sku: str) -> dict[str, int]:
+    item: dict[str, int] = (await gql.data(ITEM, sku=sku))["item"]
+    return item
+
+
+async def test_the_walkthrough(gql: GraphQLClient) -> None:
+    # 1. Items and stock: B1 received before B2.
+    for sku, name in (("BRASS-SCREW", "Brass Screw"), ("SELF-TAP-SCREW", "Self-Tapping Screw")):
+        item = await mutate(gql, CREATE_ITEM, "createItem",
+                            input={"sku": sku, "name": name, "serialized": False})
+        assert item["item"]["sku"] == sku
+    for sequence, code in enumerate(("A-01", "A-02", "A-03"), start=1):
+        await mutate(gql, CREATE_LOCATION, "createLocation",
+                     input={"code": code, "name": code, "pickSequence": sequence})
+    await adjust(gql, "BRASS-SCREW", "B1", "A-01", 15, receivedAt="2026-01-05T08:00:00Z")
+    await adjust(gql, "BRASS-SCREW", "B2", "A-02", 20, receivedAt="2026-01-10T08:00:00Z")
+    await adjust(gql, "SELF-TAP-SCREW", "S1", "A-03", 22, receivedAt="2026-01-05T08:00:00Z")
+    assert await stock(gql, "BRASS-SCREW") == {"onHand": 35, "allocated": 0, "available": 35}
+
+    # 2. The order.
+    created = await mutate(gql, CREATE_ORDER, "createSalesOrder", input={
+        "customer": "Acme Fasteners",
+        "lines": [{"sku": "BRASS-SCREW", "quantity": 25},
+                  {"sku": "SELF-TAP-SCREW", "quantity": 25}]})
+    order_id = created["salesOrder"]["id"]
+    assert created["salesOrder"]["status"] == "OPEN"
+
+    # 3. Allocate: brass 15 + 10 from B1 then B2; self-tapping 22 and a backorder of 3.
+    allocated = await mutate(gql, ALLOCATE, "allocateOrder", id=order_id)
+    order = allocated["salesOrder"]
+    assert picks(line(order, 1)) == [("B1", "A-01", 15), ("B2", "A-02", 10)]
+    assert picks(line(order, 2)) == [("S1", "A-03", 22)]
+    assert [a["quantity"] for a in allocated["allocations"]] == [15, 10, 22]
+    assert line(order, 1)["backorders"] == []
+    [backorder] = line(order, 2)["backorders"]
+    assert (backorder["quantity"], backorder["quantityAllocated"], backorder["status"]) == (
+        3, 0, "OPEN")
+    assert line(order, 2)["quantityBackordered"] == 3
+    assert order["status"] == "PARTIALLY_ALLOCATED"
+
+    # 4. Pack: packed lines of 25 and 22; each allocation records its packed quantity.
+    packed = await mutate(gql, PACK, "packAllocatedOrder", id=order_id)
+    assert sorted((p["salesOrderLine"]["lineNumber"], p["quantity"])
+                  for p in packed["packedLines"]) == [(1, 25), (2, 22)]
+    order = packed["salesOrder"]
+    for number in (1, 2):
+        for allocation in line(order, number)["allocations"]:
+            assert allocation["quantityPacked"] == allocation["quantity"]
+    assert line(order, 2)["backorders"][0]["status"] == "OPEN"
+    assert await stock(gql, "BRASS-SCREW") == {"onHand": 10, "allocated": 0, "available": 10}
+    assert await stock(gql, "SELF-TAP-SCREW") == {"onHand": 0, "allocated": 0, "available": 0}
+
+    # 5. +100 self-tapping screws in lot S2 at A-03.
+    received = await adjust(gql, "SELF-TAP-SCREW", "S2", "A-03", 100)
+    assert received["balance"]["onHand"] == 100
+    assert received["adjustment"] == {"quantity": 100, "reason": "receipt"}
+
+    # 6. Allocate again: a new allocation line for 3; the backorder is checked off.
+    allocated = await mutate(gql, ALLOCATE, "allocateOrder", id=order_id)
+    assert [(a["quantity"], a["lot"]["lotNumber"]) for a in allocated["allocations"]] == [
+        (3, "S2")]
+    [backorder] = line(allocated["salesOrder"], 2)["backorders"]
+    assert (backorder["quantity"], backorder["quantityAllocated"], backorder["status"]) == (
+        3, 3, "ALLOCATED")
+    assert line(allocated["salesOrder"], 2)["quantityBackordered"] == 0
+
+    # 7. Pack again: another packed line of 3; that allocation line shows 3 packed.
+    packed = await mutate(gql, PACK, "packAllocatedOrder", id=order_id)
+    assert [p["quantity"] for p in packed["packedLines"]] == [3]
+    new_allocation = next(a for a in line(packed["salesOrder"], 2)["allocations"]
+                          if a["lot"]["lotNumber"] == "S2")
+    assert new_allocation["quantityPacked"] == 3
+    assert packed["salesOrder"]["status"] == "PACKED"
+    assert [p["quantity"] for p in line(packed["salesOrder"], 2)["packedLines"]] == [22, 3]
+
+    # 8. Five damaged brass screws written off in B2 at A-02: five remain available.
+    damaged = await adjust(gql, "BRASS-SCREW", "B2", "A-02", -5, reason="damaged")
+    assert damaged["balance"]["onHand"] == 5
+    assert (await stock(gql, "BRASS-SCREW"))["available"] == 5
+
+    # 9. A second order, allocated in full, then all its allocation lines removed.
+    second = await mutate(gql, CREATE_ORDER, "createSalesOrder", input={
+        "customer": "Bolt & Co",
+        "lines": [{"sku": "BRASS-SCREW", "quantity": 4},
+                  {"sku": "SELF-TAP-SCREW", "quantity": 10}]})
+    second_id = second["salesOrder"]["id"]
+    allocated = await mutate(gql, ALLOCATE, "allocateOrder", id=second_id)
+    order = allocated["salesOrder"]
+    assert [line(order, n)["quantityAllocated"] for n in (1, 2)] == [4, 10]
+    assert order["status"] == "ALLOCATED"
+    assert (await stock(gql, "BRASS-SCREW"))["available"] == 1
+    ids = [a["id"] for a in allocated["allocations"]]
+    removed = await mutate(gql, REMOVE, "removeAllocationLines", ids=ids)
+    assert removed["removedIds"] == ids
+    assert all(ln["allocations"] == [] for ln in removed["salesOrder"]["lines"])
+    assert (await stock(gql, "BRASS-SCREW"))["available"] == 5
+    assert (await stock(gql, "SELF-TAP-SCREW"))["available"] == 97
+
+    # 10. Brass raised to 10: 5 allocated and a backorder for 5; self-tapping in full.
+    brass_line = line(removed["salesOrder"], 1)["id"]
+    updated = await mutate(gql, UPDATE_LINE, "updateSalesOrderLine", id=brass_line, quantity=10)
+    assert line(updated["salesOrder"], 1)["quantity"] == 10
+    allocated = await mutate(gql, ALLOCATE, "allocateOrder", id=second_id)
+    order = allocated["salesOrder"]
+    assert line(order, 1)["quantityAllocated"] == 5
+    [backorder] = line(order, 1)["backorders"]
+    assert (backorder["quantity"], backorder["status"]) == (5, "OPEN")
+    assert line(order, 2)["quantityAllocated"] == 10
+    assert line(order, 2)["backorders"] == []
+
+    # 11. Remove every allocation line: they are gone, the backorder for 5 remains.
+    removed = await mutate(gql, REMOVE, "removeAllocationLines",
+                           ids=[a["id"] for a in allocated["allocations"]])
+    order = removed["salesOrder"]
+    assert all(ln["allocations"] == [] for ln in order["lines"])
+    [backorder] = line(order, 1)["backorders"]
+    assert (backorder["quantity"], backorder["status"]) == (5, "OPEN")
+
+    # 12. Cancel it: CANCELLED, and allocating again does not re-create it.
+    cancelled = await mutate(gql, CANCEL, "cancelBackorder", id=backorder["id"])
+    assert cancelled["backorder"]["status"] == "CANCELLED"
+    assert cancelled["backorder"]["cancelReason"] == "customer will not wait"
+    assert line(cancelled["salesOrder"], 1)["quantityCancelled"] == 5
+    allocated = await mutate(gql, ALLOCATE, "allocateOrder", id=second_id)
+    brass = line(allocated["salesOrder"], 1)
+    assert brass["quantityAllocated"] == 5
+    assert [b["status"] for b in brass["backorders"]] == ["CANCELLED"]
+    assert brass["quantityBackordered"] == 0
+
+
+async def test_a_deleted_backorder_is_recreated_while_the_line_is_short(
+    gql: GraphQLClient,
+) -> None:
+    await mutate(gql, CREATE_ITEM, "createItem", input={"sku": "NUT", "name": "Nut"})
+    await mutate(gql, CREATE_LOCATION, "createLocation", input={"code": "B-01", "name": "B"})
+    await adjust(gql, "NUT", "N1", "B-01", 4)
+    created = await mutate(gql, CREATE_ORDER, "createSalesOrder", input={
+        "customer": "Acme", "lines": [{"sku": "NUT", "quantity": 10}]})
+    order_id = created["salesOrder"]["id"]
+    first = line((await mutate(gql, ALLOCATE, "allocateOrder", id=order_id))["salesOrder"], 1)
+    [backorder] = first["backorders"]
+    assert backorder["quantity"] == 6
+
+    deleted = await mutate(gql, DELETE, "deleteBackorder", id=backorder["id"])
+    assert deleted["backorder"] is None
+    assert line(deleted["salesOrder"], 1)["backorders"] == []
+
+    again = line((await mutate(gql, ALLOCATE, "allocateOrder", id=order_id))["salesOrder"], 1)
+    [recreated] = again["backorders"]
+    assert recreated["id"] != backorder["id"]
+    assert (recreated["quantity"], recreated["status"]) == (6, "OPEN")

@@ -1,0 +1,111 @@
+"""Fixtures: a fresh PostgreSQL database for the run, migrated with Alembic.
+
+With TEST_DATABASE_URL the run creates (and afterwards drops) a scratch database
+on that server; without it an embedded, throwaway PostgreSQL is started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db.embedded import embedded_postgres
+from db.engine import asyncpg_url, create_engine, upgrade_to_head
+from db.repositories import SqlUnitOfWork
+from db.tables import Base
+from schema.app import create_app
+from services.ports import UnitOfWorkFactory
+
+
+async def _admin(server_url: str, statement: str) -> None:
+    engine = create_engine(server_url, pool_size=1, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        yield asyncpg_url(given)
+        return
+    with embedded_postgres(f"test-{os.getpid()}", throwaway=True) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    name = f"allocation_test_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    upgrade_to_head(url)
+    yield url
+    asyncio.run(_admin(server_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+async def _empty_tables(request: pytest.FixtureRequest) -> None:
+    """Every database test starts from empty tables and fresh id sequences."""
+    if "engine" not in request.fixturenames:
+        return
+    engine: AsyncEngine = request.getfixturevalue("engine")
+    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        await conn.execute(text("ALTER SEQUENCE sales_order_number_seq RESTART"))
+
+
+@pytest.fixture
+def uow(engine: AsyncEngine) -> UnitOfWorkFactory:
+    return lambda: SqlUnitOfWork(engine)
+
+
+@pytest.fixture
+async def client(database_url: str, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+    """In-process HTTP through the real ASGI app (its own engine and pool)."""
+    app = create_app(database_url, pool_size=5)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+    await app.state.engine.dispose()
+
+
+class GraphQLClient:
+    """Posts documents with variables; `data` asserts there were no GraphQL errors."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def post(self, query: str, **variables: Any) -> dict[str, Any]:
+        response = await self.http.post("/graphql", json={"query": query, "variables": variables})
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def data(self, query: str, **variables: Any) -> dict[str, Any]:
+        body = await self.post(query, **variables)
+        assert "errors" not in body, body
+        data: dict[str, Any] = body["data"]
+        return data
+
+
+@pytest.fixture
+def gql(client: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(client)
