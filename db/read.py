@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, RowMapping, Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.expression import Executable
 
 from db import tables as t
 
@@ -52,7 +53,7 @@ class Reader:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def rows(self, stmt: Select[Any]) -> list[RowMapping]:
+    async def rows(self, stmt: Executable) -> list[RowMapping]:
         async with self.engine.connect() as conn:
             return list((await conn.execute(stmt)).mappings())
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import Table, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -160,7 +160,7 @@ class SqlStock:
             .returning(t.Lot.id)
         )
         if created is not None:
-            return created
+            return int(created)
         existing = await self.conn.scalar(
             select(t.Lot.id).where(t.Lot.item_id == item_id, t.Lot.lot_number == lot_number)
         )
@@ -197,7 +197,7 @@ class SqlStock:
             .returning(t.InventoryAdjustment.id)
         )
         assert adjustment_id is not None
-        return adjustment_id
+        return int(adjustment_id)
 
     async def _change(self, quantities: Mapping[int, int], assignments: str, guard: str) -> None:
         if not quantities:
@@ -233,7 +233,8 @@ class SqlOrders:
     async def create(self, customer: str, number: str | None) -> SalesOrder:
         order_id = await self.conn.scalar(
             pg_insert(t.SalesOrder)
-            .values(customer=customer, number=number or await self._free_number())
+            # Version 0: saving the new order with its lines makes it version 1.
+            .values(customer=customer, number=number or await self._free_number(), version=0)
             .on_conflict_do_nothing(index_elements=["number"])
             .returning(t.SalesOrder.id)
         )
@@ -241,7 +242,7 @@ class SqlOrders:
             raise DomainError(
                 ErrorCode.DUPLICATE, f"Sales order {number!r} exists.", ("input", "number")
             )
-        return SalesOrder(order_id, 1, [], [], [])
+        return SalesOrder(order_id, 0, [], [], [])
 
     async def _free_number(self) -> str:
         """The next SO-nnnnnn that no client has taken for an order of its own."""
@@ -413,12 +414,8 @@ class SqlOrders:
                     ],
                 )
             case Deleted(), OrderLine() | AllocationLine() | Backorder():
-                table = {
-                    OrderLine: t.SalesOrderLine,
-                    AllocationLine: t.Allocation,
-                    Backorder: t.Backorder,
-                }[type(obj)]
-                await self.conn.execute(delete(table).where(table.id == obj.id))
+                table = _TABLE_OF[type(obj)]
+                await self.conn.execute(delete(table).where(table.c.id == obj.id))
             case _:  # pragma: no cover - a new kind of change needs a case here
                 raise TypeError(f"cannot write {change!r}")
 
@@ -429,6 +426,13 @@ class SqlOrders:
 
     async def _update(self, table: type[t.Base], row_id: int | None, **values: Any) -> None:
         await self.conn.execute(update(table).where(table.id == row_id).values(**values))  # type: ignore[attr-defined]
+
+
+_TABLE_OF: dict[type, Table] = {
+    OrderLine: t.SalesOrderLine.__table__,  # type: ignore[dict-item]
+    AllocationLine: t.Allocation.__table__,  # type: ignore[dict-item]
+    Backorder: t.Backorder.__table__,  # type: ignore[dict-item]
+}
 
 
 class SqlUnitOfWork:

@@ -171,7 +171,7 @@ async def allocate_order(
             field=["lines", str(index)],
             message=f"Line {line.line_number} is of a serialized item and was not allocated.",
         )
-        for index, line in enumerate(await order.lines(info))
+        for index, line in enumerate(await order.load_lines(info))
         if line.pk in result.serialized_line_ids
     ]
     return AllocateOrderPayload(
@@ -207,7 +207,9 @@ async def remove_allocation_lines(
         )
     except DomainError as error:
         return RemoveAllocationLinesPayload(errors=[user_error(error)])
-    return RemoveAllocationLinesPayload(sales_order=await _order(info, order_id), removed_ids=ids)
+    return RemoveAllocationLinesPayload(
+        sales_order=await _order(info, order_id), removed_ids=list(dict.fromkeys(ids))
+    )
 
 
 def _pk_or_none(global_id: str, type_name: str) -> int | None:

@@ -1,21 +1,18 @@
-"""GraphQL enums, taken from the domain's own so the two cannot drift."""
+"""GraphQL enums: the domain's own classes, registered with strawberry, so the two
+cannot drift and resolvers can return domain values directly."""
 
 import strawberry
 
-from services.domain.errors import ErrorCode as DomainErrorCode
-from services.domain.order import BackorderStatus as DomainBackorderStatus
-from services.domain.order import OrderStatus as DomainOrderStatus
-from services.domain.planner import AllocationStrategy as DomainAllocationStrategy
+from services.domain.errors import ErrorCode
+from services.domain.order import BackorderStatus, OrderStatus
+from services.domain.planner import AllocationStrategy
 
-ErrorCode = strawberry.enum(
-    DomainErrorCode, name="ErrorCode", description="Why a mutation did not do what was asked."
-)
-OrderStatus = strawberry.enum(
-    DomainOrderStatus, name="OrderStatus", description="Derived from the lines' quantities."
-)
-BackorderStatus = strawberry.enum(DomainBackorderStatus, name="BackorderStatus")
-AllocationStrategy = strawberry.enum(
-    DomainAllocationStrategy,
-    name="AllocationStrategy",
+strawberry.enum(ErrorCode, description="Why a mutation did not do what was asked.")
+strawberry.enum(OrderStatus, description="Derived from the lines' quantities.")
+strawberry.enum(BackorderStatus)
+strawberry.enum(
+    AllocationStrategy,
     description="The order in which balances are drawn; id is always the last tie-break.",
 )
+
+__all__ = ["AllocationStrategy", "BackorderStatus", "ErrorCode", "OrderStatus"]

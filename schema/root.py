@@ -53,8 +53,7 @@ def build_schema() -> strawberry.Schema:
         # Factories: strawberry builds fresh extensions per request; the two caches
         # live at module level, so they are still shared across requests.
         extensions=[
-            lambda: MaskErrors(should_mask_error=_is_unexpected,
-                               error_message="Unexpected error."),
+            lambda: MaskErrors(should_mask_error=_is_unexpected, error_message="Unexpected error."),
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
         ],

@@ -142,21 +142,24 @@ class InventoryAdjustment(Node, FromRow):
     reason: str
     created_at: datetime
 
-    @strawberry.field
-    async def balance(self, info: Info) -> InventoryBalance:
+    async def _balance(self, info: Info) -> InventoryBalance:
         return await _one(InventoryBalance, info, self.balance_id)
 
     @strawberry.field
+    async def balance(self, info: Info) -> InventoryBalance:
+        return await self._balance(info)
+
+    @strawberry.field
     async def item(self, info: Info) -> Item:
-        return await (await self.balance(info)).item(info)
+        return await _one(Item, info, (await self._balance(info)).item_id)
 
     @strawberry.field
     async def lot(self, info: Info) -> Lot:
-        return await (await self.balance(info)).lot(info)
+        return await _one(Lot, info, (await self._balance(info)).lot_id)
 
     @strawberry.field
     async def location(self, info: Info) -> Location:
-        return await (await self.balance(info)).location(info)
+        return await _one(Location, info, (await self._balance(info)).location_id)
 
 
 @strawberry.type(
@@ -276,18 +279,21 @@ class SalesOrderLine(Node, FromRow):
     @strawberry.field(description="What the open backorder still waits for.")
     async def quantity_backordered(self, info: Info) -> int:
         return sum(
-            b.quantity_remaining()
-            for b in await self.backorders(info)
-            if b.status == BackorderStatus.OPEN
+            b.quantity - b.quantity_allocated
+            for b in await self._backorders(info)
+            if b.status == BackorderStatus.OPEN  # rows carry the plain str; StrEnum equals it
         )
 
     @strawberry.field
     async def allocations(self, info: Info) -> list[Allocation]:
         return await self._allocations(info)
 
+    async def _backorders(self, info: Info) -> list[Backorder]:
+        return Backorder.many(await info.context.loaders.many("Backorder", "line_id", self.pk))
+
     @strawberry.field
     async def backorders(self, info: Info) -> list[Backorder]:
-        return Backorder.many(await info.context.loaders.many("Backorder", "line_id", self.pk))
+        return await self._backorders(info)
 
     @strawberry.field
     async def packed_lines(self, info: Info) -> list[PackedLine]:
@@ -305,14 +311,14 @@ class SalesOrder(Node, FromRow):
     created_at: datetime
     updated_at: datetime
 
+    async def load_lines(self, info: Info) -> list[SalesOrderLine]:
+        """The lines in line-number order."""
+        rows = await info.context.loaders.many("SalesOrderLine", "order_id", self.pk)
+        return SalesOrderLine.many(sorted(rows, key=lambda row: row["line_number"]))
+
     @strawberry.field
     async def lines(self, info: Info) -> list[SalesOrderLine]:
-        return SalesOrderLine.many(
-            sorted(
-                await info.context.loaders.many("SalesOrderLine", "order_id", self.pk),
-                key=lambda row: row["line_number"],
-            )
-        )
+        return await self.load_lines(info)
 
     @strawberry.field
     async def allocations(self, info: Info) -> list[Allocation]:

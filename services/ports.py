@@ -76,9 +76,12 @@ class OrderRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    catalog: CatalogRepository
-    stock: StockRepository
-    orders: OrderRepository
+    @property
+    def catalog(self) -> CatalogRepository: ...
+    @property
+    def stock(self) -> StockRepository: ...
+    @property
+    def orders(self) -> OrderRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

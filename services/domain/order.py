@@ -229,10 +229,11 @@ class SalesOrder:
         """
         backorder = self.open_backorder(line_id)
         if backorder is not None:
-            backorder.quantity_allocated += min(allocated_now, backorder.remaining)
-            if backorder.remaining > 0:
-                self._resize(backorder, shortfall)
+            fill = min(allocated_now, backorder.remaining)
+            if backorder.remaining > fill:
+                self._resize(backorder, shortfall, filled=fill)
                 return
+            backorder.quantity_allocated += fill
             backorder.status = BackorderStatus.ALLOCATED
             self.changes.append(Updated(backorder))
         if shortfall > 0:
@@ -240,11 +241,16 @@ class SalesOrder:
             self.backorders.append(new)
             self.changes.append(Inserted(new))
 
-    def _resize(self, backorder: Backorder, remaining: int) -> None:
-        """Set an open backorder's remaining quantity; one that never got stock and
-        needs none any more is dropped, one that got some is checked off."""
-        backorder.quantity = backorder.quantity_allocated + remaining
-        if backorder.quantity == 0:
+    def _resize(self, backorder: Backorder, remaining: int, filled: int = 0) -> None:
+        """Record `filled` on an open backorder and set its remaining quantity. One
+        that never got stock and needs none any more is dropped, one that got some
+        is checked off, and one that stays as it was records no change."""
+        quantity_allocated = backorder.quantity_allocated + filled
+        quantity = quantity_allocated + remaining
+        if (quantity, quantity_allocated) == (backorder.quantity, backorder.quantity_allocated):
+            return
+        backorder.quantity, backorder.quantity_allocated = quantity, quantity_allocated
+        if quantity == 0:
             self.backorders.remove(backorder)
             self.changes.append(Deleted(backorder))
             return
@@ -254,14 +260,15 @@ class SalesOrder:
 
     def remove_allocations(self, allocation_ids: list[int]) -> list[AllocationLine]:
         by_id = {a.id: a for a in self.allocations}
-        removed = [by_id[i] for i in allocation_ids]
-        for allocation in removed:
-            if allocation.quantity_packed > 0:
+        for index, allocation_id in enumerate(allocation_ids):
+            if by_id[allocation_id].quantity_packed > 0:
                 raise DomainError(
                     ErrorCode.ALLOCATION_PACKED,
                     "An allocation line with packed quantity cannot be removed.",
-                    ("ids", str(allocation_ids.index(allocation.id))),
+                    ("ids", str(index)),
                 )
+        # An id named twice removes its line once.
+        removed = [by_id[i] for i in dict.fromkeys(allocation_ids)]
         for allocation in removed:
             self.allocations.remove(allocation)
             self.changes.append(Deleted(allocation))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 
@@ -58,12 +58,19 @@ class LinePlan:
 SortKey = Callable[[StockCandidate], tuple[object, ...]]
 
 # Every key ends with balance_id so that equal candidates still come out in one order.
-_NO_EXPIRY = datetime.max
+# Stands in for "no expiry" in the sort key; the flag before it already puts those last.
+_ANY_INSTANT = datetime.min.replace(tzinfo=UTC)
 
 
 def _fefo(c: StockCandidate) -> tuple[object, ...]:
-    expiry = c.expires_at.replace(tzinfo=None) if c.expires_at else _NO_EXPIRY
-    return (expiry, c.received_at, c.pick_sequence, c.balance_id)
+    # Aware datetimes compare as instants, whatever their time zones.
+    return (
+        c.expires_at is None,
+        c.expires_at or _ANY_INSTANT,
+        c.received_at,
+        c.pick_sequence,
+        c.balance_id,
+    )
 
 
 def _fifo(c: StockCandidate) -> tuple[object, ...]:

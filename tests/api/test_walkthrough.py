@@ -27,52 +27,86 @@ ADJUST = """mutation($input: AdjustInventoryInput!) {
     balance { onHand allocated available lot { lotNumber } location { code } }
     adjustment { quantity reason }
     errors { code } } }"""
-CREATE_ORDER = ORDER + """mutation($input: CreateSalesOrderInput!) {
+CREATE_ORDER = (
+    ORDER
+    + """mutation($input: CreateSalesOrderInput!) {
   createSalesOrder(input: $input) { salesOrder { ...Order } errors { code } } }"""
-ALLOCATE = ORDER + """mutation($id: ID!) {
+)
+ALLOCATE = (
+    ORDER
+    + """mutation($id: ID!) {
   allocateOrder(id: $id) {
     salesOrder { ...Order } allocations { id quantity lot { lotNumber } }
     errors { code field message } } }"""
-PACK = ORDER + """mutation($id: ID!) {
+)
+PACK = (
+    ORDER
+    + """mutation($id: ID!) {
   packAllocatedOrder(id: $id) {
     salesOrder { ...Order } packedLines { quantity salesOrderLine { lineNumber } }
     errors { code } } }"""
-REMOVE = ORDER + """mutation($ids: [ID!]!) {
+)
+REMOVE = (
+    ORDER
+    + """mutation($ids: [ID!]!) {
   removeAllocationLines(ids: $ids) { salesOrder { ...Order } removedIds errors { code } } }"""
-UPDATE_LINE = ORDER + """mutation($id: ID!, $quantity: Int!) {
+)
+UPDATE_LINE = (
+    ORDER
+    + """mutation($id: ID!, $quantity: Int!) {
   updateSalesOrderLine(id: $id, quantity: $quantity) {
     salesOrder { ...Order } errors { code } } }"""
-CANCEL = ORDER + """mutation($id: ID!) {
+)
+CANCEL = (
+    ORDER
+    + """mutation($id: ID!) {
   cancelBackorder(id: $id, reason: "customer will not wait") {
     backorder { status quantity quantityAllocated cancelReason }
     salesOrder { ...Order } errors { code } } }"""
-DELETE = ORDER + """mutation($id: ID!) {
+)
+DELETE = (
+    ORDER
+    + """mutation($id: ID!) {
   deleteBackorder(id: $id) { backorder { id } salesOrder { ...Order } errors { code } } }"""
+)
 ITEM = "query($sku: String!) { item(sku: $sku) { onHand allocated available } }"
 
 
 def line(order: dict[str, Any], number: int) -> dict[str, Any]:
-    (found,) = [ln for ln in order["lines"] if ln["lineNumber"] == number]
-    return found
+    found: list[dict[str, Any]] = [ln for ln in order["lines"] if ln["lineNumber"] == number]
+    assert len(found) == 1
+    return found[0]
 
 
 def picks(order_line: dict[str, Any]) -> list[tuple[str, str, int]]:
-    return [(a["lot"]["lotNumber"], a["location"]["code"], a["quantity"])
-            for a in order_line["allocations"]]
+    return [
+        (a["lot"]["lotNumber"], a["location"]["code"], a["quantity"])
+        for a in order_line["allocations"]
+    ]
 
 
-async def mutate(gql: GraphQLClient, document: str, field: str, **variables: Any
-                 ) -> dict[str, Any]:
+async def mutate(gql: GraphQLClient, document: str, field: str, **variables: Any) -> dict[str, Any]:
     payload: dict[str, Any] = (await gql.data(document, **variables))[field]
     assert payload["errors"] == [], payload["errors"]
     return payload
 
 
-async def adjust(gql: GraphQLClient, sku: str, lot: str, location: str, quantity: int,
-                 **extra: Any) -> dict[str, Any]:
-    return await mutate(gql, ADJUST, "adjustInventory", input={
-        "sku": sku, "lotNumber": lot, "locationCode": location, "quantity": quantity,
-        "reason": extra.pop("reason", "receipt"), **extra})
+async def adjust(
+    gql: GraphQLClient, sku: str, lot: str, location: str, quantity: int, **extra: Any
+) -> dict[str, Any]:
+    return await mutate(
+        gql,
+        ADJUST,
+        "adjustInventory",
+        input={
+            "sku": sku,
+            "lotNumber": lot,
+            "locationCode": location,
+            "quantity": quantity,
+            "reason": extra.pop("reason", "receipt"),
+            **extra,
+        },
+    )
 
 
 async def stock(gql: GraphQLClient, sku: str) -> dict[str, int]:
@@ -83,22 +117,35 @@ async def stock(gql: GraphQLClient, sku: str) -> dict[str, int]:
 async def test_the_walkthrough(gql: GraphQLClient) -> None:
     # 1. Items and stock: B1 received before B2.
     for sku, name in (("BRASS-SCREW", "Brass Screw"), ("SELF-TAP-SCREW", "Self-Tapping Screw")):
-        item = await mutate(gql, CREATE_ITEM, "createItem",
-                            input={"sku": sku, "name": name, "serialized": False})
+        item = await mutate(
+            gql, CREATE_ITEM, "createItem", input={"sku": sku, "name": name, "serialized": False}
+        )
         assert item["item"]["sku"] == sku
     for sequence, code in enumerate(("A-01", "A-02", "A-03"), start=1):
-        await mutate(gql, CREATE_LOCATION, "createLocation",
-                     input={"code": code, "name": code, "pickSequence": sequence})
+        await mutate(
+            gql,
+            CREATE_LOCATION,
+            "createLocation",
+            input={"code": code, "name": code, "pickSequence": sequence},
+        )
     await adjust(gql, "BRASS-SCREW", "B1", "A-01", 15, receivedAt="2026-01-05T08:00:00Z")
     await adjust(gql, "BRASS-SCREW", "B2", "A-02", 20, receivedAt="2026-01-10T08:00:00Z")
     await adjust(gql, "SELF-TAP-SCREW", "S1", "A-03", 22, receivedAt="2026-01-05T08:00:00Z")
     assert await stock(gql, "BRASS-SCREW") == {"onHand": 35, "allocated": 0, "available": 35}
 
     # 2. The order.
-    created = await mutate(gql, CREATE_ORDER, "createSalesOrder", input={
-        "customer": "Acme Fasteners",
-        "lines": [{"sku": "BRASS-SCREW", "quantity": 25},
-                  {"sku": "SELF-TAP-SCREW", "quantity": 25}]})
+    created = await mutate(
+        gql,
+        CREATE_ORDER,
+        "createSalesOrder",
+        input={
+            "customer": "Acme Fasteners",
+            "lines": [
+                {"sku": "BRASS-SCREW", "quantity": 25},
+                {"sku": "SELF-TAP-SCREW", "quantity": 25},
+            ],
+        },
+    )
     order_id = created["salesOrder"]["id"]
     assert created["salesOrder"]["status"] == "OPEN"
 
@@ -111,14 +158,18 @@ async def test_the_walkthrough(gql: GraphQLClient) -> None:
     assert line(order, 1)["backorders"] == []
     [backorder] = line(order, 2)["backorders"]
     assert (backorder["quantity"], backorder["quantityAllocated"], backorder["status"]) == (
-        3, 0, "OPEN")
+        3,
+        0,
+        "OPEN",
+    )
     assert line(order, 2)["quantityBackordered"] == 3
     assert order["status"] == "PARTIALLY_ALLOCATED"
 
     # 4. Pack: packed lines of 25 and 22; each allocation records its packed quantity.
     packed = await mutate(gql, PACK, "packAllocatedOrder", id=order_id)
-    assert sorted((p["salesOrderLine"]["lineNumber"], p["quantity"])
-                  for p in packed["packedLines"]) == [(1, 25), (2, 22)]
+    assert sorted(
+        (p["salesOrderLine"]["lineNumber"], p["quantity"]) for p in packed["packedLines"]
+    ) == [(1, 25), (2, 22)]
     order = packed["salesOrder"]
     for number in (1, 2):
         for allocation in line(order, number)["allocations"]:
@@ -134,18 +185,21 @@ async def test_the_walkthrough(gql: GraphQLClient) -> None:
 
     # 6. Allocate again: a new allocation line for 3; the backorder is checked off.
     allocated = await mutate(gql, ALLOCATE, "allocateOrder", id=order_id)
-    assert [(a["quantity"], a["lot"]["lotNumber"]) for a in allocated["allocations"]] == [
-        (3, "S2")]
+    assert [(a["quantity"], a["lot"]["lotNumber"]) for a in allocated["allocations"]] == [(3, "S2")]
     [backorder] = line(allocated["salesOrder"], 2)["backorders"]
     assert (backorder["quantity"], backorder["quantityAllocated"], backorder["status"]) == (
-        3, 3, "ALLOCATED")
+        3,
+        3,
+        "ALLOCATED",
+    )
     assert line(allocated["salesOrder"], 2)["quantityBackordered"] == 0
 
     # 7. Pack again: another packed line of 3; that allocation line shows 3 packed.
     packed = await mutate(gql, PACK, "packAllocatedOrder", id=order_id)
     assert [p["quantity"] for p in packed["packedLines"]] == [3]
-    new_allocation = next(a for a in line(packed["salesOrder"], 2)["allocations"]
-                          if a["lot"]["lotNumber"] == "S2")
+    new_allocation = next(
+        a for a in line(packed["salesOrder"], 2)["allocations"] if a["lot"]["lotNumber"] == "S2"
+    )
     assert new_allocation["quantityPacked"] == 3
     assert packed["salesOrder"]["status"] == "PACKED"
     assert [p["quantity"] for p in line(packed["salesOrder"], 2)["packedLines"]] == [22, 3]
@@ -156,10 +210,18 @@ async def test_the_walkthrough(gql: GraphQLClient) -> None:
     assert (await stock(gql, "BRASS-SCREW"))["available"] == 5
 
     # 9. A second order, allocated in full, then all its allocation lines removed.
-    second = await mutate(gql, CREATE_ORDER, "createSalesOrder", input={
-        "customer": "Bolt & Co",
-        "lines": [{"sku": "BRASS-SCREW", "quantity": 4},
-                  {"sku": "SELF-TAP-SCREW", "quantity": 10}]})
+    second = await mutate(
+        gql,
+        CREATE_ORDER,
+        "createSalesOrder",
+        input={
+            "customer": "Bolt & Co",
+            "lines": [
+                {"sku": "BRASS-SCREW", "quantity": 4},
+                {"sku": "SELF-TAP-SCREW", "quantity": 10},
+            ],
+        },
+    )
     second_id = second["salesOrder"]["id"]
     allocated = await mutate(gql, ALLOCATE, "allocateOrder", id=second_id)
     order = allocated["salesOrder"]
@@ -186,8 +248,9 @@ async def test_the_walkthrough(gql: GraphQLClient) -> None:
     assert line(order, 2)["backorders"] == []
 
     # 11. Remove every allocation line: they are gone, the backorder for 5 remains.
-    removed = await mutate(gql, REMOVE, "removeAllocationLines",
-                           ids=[a["id"] for a in allocated["allocations"]])
+    removed = await mutate(
+        gql, REMOVE, "removeAllocationLines", ids=[a["id"] for a in allocated["allocations"]]
+    )
     order = removed["salesOrder"]
     assert all(ln["allocations"] == [] for ln in order["lines"])
     [backorder] = line(order, 1)["backorders"]
@@ -211,8 +274,12 @@ async def test_a_deleted_backorder_is_recreated_while_the_line_is_short(
     await mutate(gql, CREATE_ITEM, "createItem", input={"sku": "NUT", "name": "Nut"})
     await mutate(gql, CREATE_LOCATION, "createLocation", input={"code": "B-01", "name": "B"})
     await adjust(gql, "NUT", "N1", "B-01", 4)
-    created = await mutate(gql, CREATE_ORDER, "createSalesOrder", input={
-        "customer": "Acme", "lines": [{"sku": "NUT", "quantity": 10}]})
+    created = await mutate(
+        gql,
+        CREATE_ORDER,
+        "createSalesOrder",
+        input={"customer": "Acme", "lines": [{"sku": "NUT", "quantity": 10}]},
+    )
     order_id = created["salesOrder"]["id"]
     first = line((await mutate(gql, ALLOCATE, "allocateOrder", id=order_id))["salesOrder"], 1)
     [backorder] = first["backorders"]
