@@ -16,19 +16,35 @@ async def location(uow: UnitOfWorkFactory, code: str, pick_sequence: int = 0) ->
     return await catalog.create_location(uow, code, code, pick_sequence)
 
 
-async def stock(uow: UnitOfWorkFactory, sku: str, lot: str, location_code: str, quantity: int,
-                received_day: int = 1, expires_day: int | None = None) -> int:
+async def stock(
+    uow: UnitOfWorkFactory,
+    sku: str,
+    lot: str,
+    location_code: str,
+    quantity: int,
+    received_day: int = 1,
+    expires_day: int | None = None,
+) -> int:
     """Receive stock; days are of January 2026. Returns the balance id."""
-    result = await catalog.adjust_inventory(uow, catalog.Adjustment(
-        sku, lot, location_code, quantity, "test",
-        received_at=datetime(2026, 1, received_day, tzinfo=UTC),
-        expires_at=datetime(2026, 6, expires_day, tzinfo=UTC) if expires_day else None))
+    result = await catalog.adjust_inventory(
+        uow,
+        catalog.Adjustment(
+            sku,
+            lot,
+            location_code,
+            quantity,
+            "test",
+            received_at=datetime(2026, 1, received_day, tzinfo=UTC),
+            expires_at=datetime(2026, 6, expires_day, tzinfo=UTC) if expires_day else None,
+        ),
+    )
     return result.balance_id
 
 
 async def order(uow: UnitOfWorkFactory, *lines: tuple[str, int], number: str | None = None) -> int:
     return await orders.create_sales_order(
-        uow, "Customer", number, [orders.LineInput(sku, qty) for sku, qty in lines])
+        uow, "Customer", number, [orders.LineInput(sku, qty) for sku, qty in lines]
+    )
 
 
 async def warehouse(uow: UnitOfWorkFactory) -> None:
