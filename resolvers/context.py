@@ -13,8 +13,7 @@ from starlette.responses import Response
 from strawberry.dataloader import DataLoader
 
 from db.read import Reader
-from db.repositories import SqlUnitOfWork
-from services.ports import UnitOfWork
+from services.ports import UnitOfWorkFactory
 
 Rows = list[RowMapping]
 
@@ -77,6 +76,7 @@ class Loaders:
 @dataclass
 class Context:
     engine: AsyncEngine
+    unit_of_work: UnitOfWorkFactory
     request: Request | None = None
     response: Response | None = None
     loaders: Loaders = field(init=False)
@@ -89,6 +89,3 @@ class Context:
         (several mutations may run in one request)."""
         self.loaders = Loaders(Reader(self.engine))
         return self.loaders
-
-    def unit_of_work(self) -> UnitOfWork:
-        return SqlUnitOfWork(self.engine)

@@ -15,6 +15,7 @@ from starlette.routing import Route
 from strawberry.asgi import GraphQL
 
 from db.engine import create_engine
+from db.repositories import SqlUnitOfWork
 from resolvers.context import Context
 from schema.root import build_schema
 
@@ -25,7 +26,7 @@ class AllocationGraphQL(GraphQL[Context, None]):
         self.engine = engine
 
     async def get_context(self, request: Any, response: Any) -> Context:
-        return Context(self.engine, request, response)
+        return Context(self.engine, lambda: SqlUnitOfWork(self.engine), request, response)
 
 
 def create_app(database_url: str, *, graphiql: bool = True, pool_size: int = 10) -> Starlette:

@@ -148,7 +148,10 @@ class SalesOrder:
         return [line for line in self.lines if line.serialized]
 
     def status(self) -> OrderStatus:
-        wanted = sum(line.quantity - line.quantity_cancelled for line in self.lines)
+        # Serialized lines are never allocated here, so they do not hold the status back.
+        wanted = sum(
+            line.quantity - line.quantity_cancelled for line in self.lines if not line.serialized
+        )
         allocated = sum(a.quantity for a in self.allocations)
         packed = sum(a.quantity_packed for a in self.allocations)
         if packed > 0:

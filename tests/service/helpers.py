@@ -22,6 +22,7 @@ async def stock(
     lot: str,
     location_code: str,
     quantity: int,
+    *,
     received_day: int = 1,
     expires_day: int | None = None,
 ) -> int:

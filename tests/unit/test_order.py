@@ -1,0 +1,868 @@
+"""The sales-order aggregate in memory: backorders, removal, packing, status and changes."""
+
+from __future__ import annotations
+
+from itertools import count
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.domain.errors import DomainError, ErrorCode
+from services.domain.order import (
+    AllocationLine,
+    Backorder,
+    BackorderStatus,
+    Change,
+    Deleted,
+    Inserted,
+    OrderLine,
+    OrderStatus,
+    PackedLine,
+    SalesOrder,
+    Updated,
+)
+from services.domain.planner import LineDemand, LinePlan, Pick
+
+BRASS = 1
+SCREW = 2
+SERIAL = 3
+
+
+class Ids:
+    """Hands out ids the way a repository would after an insert."""
+
+    def __init__(self) -> None:
+        self._next = count(100)
+
+    def assign(self, order: SalesOrder) -> None:
+        for line in order.lines:
+            if line.id is None:
+                line.id = next(self._next)
+        for allocation in order.allocations:
+            if allocation.id is None:
+                allocation.id = next(self._next)
+        for backorder in order.backorders:
+            if backorder.id is None:
+                backorder.id = next(self._next)
+
+
+def make_order(*lines: OrderLine) -> SalesOrder:
+    return SalesOrder(id=1, version=1, lines=list(lines), allocations=[], backorders=[])
+
+
+def make_line(
+    line_id: int, quantity: int, item_id: int = BRASS, *, serialized: bool = False
+) -> OrderLine:
+    return OrderLine(
+        id=line_id, line_number=line_id, item_id=item_id, serialized=serialized, quantity=quantity
+    )
+
+
+def plan(line_id: int, shortfall: int, *picks: tuple[int, int]) -> LinePlan:
+    """A line plan from (balance id, quantity) picks; lot and location follow the balance."""
+    return LinePlan(
+        line_id,
+        tuple(Pick(line_id, balance, balance * 10, balance * 100, qty) for balance, qty in picks),
+        shortfall,
+    )
+
+
+def allocate(order: SalesOrder, ids: Ids, available: dict[int, int]) -> list[AllocationLine]:
+    """Allocate the order's demand from one balance per item (balance id = item id)."""
+    plans = []
+    for demand in order.demand():
+        take = min(demand.open_demand, available.get(demand.item_id, 0))
+        available[demand.item_id] = available.get(demand.item_id, 0) - take
+        picks = [(demand.item_id, take)] if take > 0 else []
+        plans.append(plan(demand.line_id, demand.open_demand - take, *picks))
+    created = order.record_allocation(plans)
+    ids.assign(order)
+    return created
+
+
+def backorders_of(order: SalesOrder, line_id: int) -> list[Backorder]:
+    return [b for b in order.backorders if b.line_id == line_id]
+
+
+def open_backorders(order: SalesOrder, line_id: int) -> list[Backorder]:
+    return [b for b in backorders_of(order, line_id) if b.status is BackorderStatus.OPEN]
+
+
+def described(changes: list[Change]) -> list[tuple[str, str]]:
+    return [(type(c).__name__, type(c.obj).__name__) for c in changes]
+
+
+def raises_code(code: ErrorCode) -> pytest.RaisesExc[DomainError]:
+    return pytest.raises(DomainError, check=lambda e: e.code is code)
+
+
+def quantities(order: SalesOrder, line_id: int) -> tuple[int, int, int]:
+    """(allocated, packed, open backorder remaining) of one line."""
+    backorder = order.open_backorder(line_id)
+    return (
+        order.allocated(line_id),
+        order.packed(line_id),
+        backorder.remaining if backorder else 0,
+    )
+
+
+# -- backorders after allocation ------------------------------------------------------------
+
+
+def test_a_line_allocated_in_full_gets_no_backorder() -> None:
+    order = make_order(make_line(1, 10))
+
+    allocate(order, Ids(), {BRASS: 10})
+
+    assert order.allocated(1) == 10
+    assert order.backorders == []
+
+
+def test_a_short_line_gets_exactly_one_open_backorder_for_its_shortfall() -> None:
+    order = make_order(make_line(1, 25, SCREW))
+
+    allocate(order, Ids(), {SCREW: 22})
+
+    (backorder,) = order.backorders
+    assert backorder.status is BackorderStatus.OPEN
+    assert (backorder.quantity, backorder.quantity_allocated, backorder.remaining) == (3, 0, 3)
+    assert backorder.line_id == 1
+
+
+def test_a_line_with_no_stock_at_all_is_backordered_in_full() -> None:
+    order = make_order(make_line(1, 7))
+
+    created = allocate(order, Ids(), {})
+
+    assert created == []
+    (backorder,) = order.backorders
+    assert (backorder.status, backorder.remaining) == (BackorderStatus.OPEN, 7)
+
+
+def test_allocating_again_without_new_stock_keeps_one_open_backorder_for_the_same_quantity() -> (
+    None
+):
+    order = make_order(make_line(1, 10))
+    ids = Ids()
+    allocate(order, ids, {BRASS: 4})
+
+    allocate(order, ids, {})
+
+    assert [(b.status, b.quantity, b.remaining) for b in order.backorders] == [
+        (BackorderStatus.OPEN, 6, 6)
+    ]
+
+
+def test_filling_part_of_an_open_backorder_raises_its_quantity_allocated() -> None:
+    order = make_order(make_line(1, 10))
+    ids = Ids()
+    allocate(order, ids, {BRASS: 4})
+    (backorder,) = order.backorders
+
+    allocate(order, ids, {BRASS: 2})
+
+    assert order.backorders == [backorder]
+    assert backorder.status is BackorderStatus.OPEN
+    assert (backorder.quantity, backorder.quantity_allocated, backorder.remaining) == (6, 2, 4)
+    assert order.allocated(1) == 6
+
+
+def test_filling_an_open_backorder_completely_checks_it_off_as_allocated() -> None:
+    order = make_order(make_line(1, 25, SCREW))
+    ids = Ids()
+    allocate(order, ids, {SCREW: 22})
+    (backorder,) = order.backorders
+
+    created = allocate(order, ids, {SCREW: 100})
+
+    assert [a.quantity for a in created] == [3]
+    assert order.backorders == [backorder]
+    assert backorder.status is BackorderStatus.ALLOCATED
+    assert (backorder.quantity, backorder.quantity_allocated, backorder.remaining) == (3, 3, 0)
+    assert order.open_backorder(1) is None
+
+
+def test_a_line_still_short_after_its_backorder_is_filled_gets_a_new_open_backorder() -> None:
+    order = make_order(make_line(1, 10))
+    ids = Ids()
+    allocate(order, ids, {BRASS: 7})  # backorder for 3
+    order.change_line_quantity(1, 14)  # open demand now 7, backorder still 3
+    (first,) = order.backorders
+
+    allocate(order, ids, {BRASS: 5})  # fills the 3, and 2 more are still short
+
+    assert first.status is BackorderStatus.ALLOCATED
+    assert (first.quantity, first.quantity_allocated) == (3, 3)
+    (second,) = open_backorders(order, 1)
+    assert second is not first
+    assert (second.quantity, second.quantity_allocated, second.remaining) == (2, 0, 2)
+
+
+def test_each_short_line_of_an_order_gets_its_own_backorder() -> None:
+    order = make_order(make_line(1, 10, BRASS), make_line(2, 10, SCREW), make_line(3, 4, BRASS))
+
+    allocate(order, Ids(), {BRASS: 12, SCREW: 10})
+
+    assert [(b.line_id, b.remaining) for b in order.backorders] == [(3, 2)]
+    assert quantities(order, 1) == (10, 0, 0)
+    assert quantities(order, 2) == (10, 0, 0)
+    assert quantities(order, 3) == (2, 0, 2)
+
+
+def test_the_walk_through_in_memory() -> None:
+    order = make_order(make_line(1, 25, BRASS), make_line(2, 25, SCREW))
+    ids = Ids()
+    order.record_allocation([plan(1, 0, (11, 15), (12, 10)), plan(2, 3, (13, 22))])
+    ids.assign(order)
+    (backorder,) = order.backorders
+    assert (backorder.line_id, backorder.remaining, backorder.status) == (
+        2,
+        3,
+        BackorderStatus.OPEN,
+    )
+    assert order.status() is OrderStatus.PARTIALLY_ALLOCATED
+
+    first_pack = order.pack()
+
+    assert [(p.line_id, p.quantity) for p in first_pack] == [(1, 25), (2, 22)]
+    assert all(a.quantity_packed == a.quantity for a in order.allocations)
+    assert (backorder.status, backorder.remaining) == (BackorderStatus.OPEN, 3)
+    assert order.status() is OrderStatus.PARTIALLY_PACKED
+
+    created = order.record_allocation([plan(2, 0, (14, 3))])
+    ids.assign(order)
+
+    assert [(a.line_id, a.quantity) for a in created] == [(2, 3)]
+    assert backorder.status is BackorderStatus.ALLOCATED
+    assert order.status() is OrderStatus.PARTIALLY_PACKED
+
+    second_pack = order.pack()
+
+    assert [(p.line_id, p.quantity) for p in second_pack] == [(2, 3)]
+    assert created[0].quantity_packed == 3
+    assert order.status() is OrderStatus.PACKED
+
+
+# -- changing a line's quantity -------------------------------------------------------------
+
+
+def test_lowering_a_line_quantity_shrinks_its_open_backorder() -> None:
+    order = make_order(make_line(1, 10))
+    allocate(order, Ids(), {BRASS: 4})  # backorder for 6
+
+    order.change_line_quantity(1, 7)
+
+    (backorder,) = order.backorders
+    assert (backorder.status, backorder.quantity, backorder.remaining) == (
+        BackorderStatus.OPEN,
+        3,
+        3,
+    )
+    assert order.line(1).quantity == 7
+
+
+def test_lowering_a_line_to_what_is_allocated_drops_a_backorder_that_never_got_stock() -> None:
+    order = make_order(make_line(1, 10))
+    allocate(order, Ids(), {BRASS: 4})
+    (backorder,) = order.backorders
+
+    order.change_line_quantity(1, 4)
+
+    assert order.backorders == []
+    assert Deleted(backorder) in order.changes
+
+
+def test_lowering_a_line_to_what_is_allocated_checks_off_a_backorder_that_got_some_stock() -> None:
+    order = make_order(make_line(1, 10))
+    ids = Ids()
+    allocate(order, ids, {BRASS: 4})  # backorder for 6
+    allocate(order, ids, {BRASS: 2})  # 2 of them filled, 4 remaining
+    (backorder,) = order.backorders
+
+    order.change_line_quantity(1, 6)
+
+    assert order.backorders == [backorder]
+    assert backorder.status is BackorderStatus.ALLOCATED
+    assert (backorder.quantity, backorder.quantity_allocated, backorder.remaining) == (2, 2, 0)
+    assert order.open_backorder(1) is None
+
+
+def test_raising_a_line_quantity_leaves_the_backorder_to_the_next_allocation() -> None:
+    order = make_order(make_line(1, 10))
+    ids = Ids()
+    allocate(order, ids, {BRASS: 4})
+
+    order.change_line_quantity(1, 12)
+    allocate(order, ids, {})
+
+    (backorder,) = order.backorders
+    assert (backorder.status, backorder.remaining) == (BackorderStatus.OPEN, 8)
+
+
+def test_a_line_quantity_below_what_is_allocated_is_refused_and_nothing_changes() -> None:
+    order = make_order(make_line(1, 10))
+    allocate(order, Ids(), {BRASS: 6})
+    order.changes.clear()
+
+    with raises_code(ErrorCode.QUANTITY_BELOW_ALLOCATED) as caught:
+        order.change_line_quantity(1, 5)
+
+    assert caught.value.field == ("quantity",)
+    assert order.line(1).quantity == 10
+    assert order.backorders[0].remaining == 4
+    assert order.changes == []
+
+
+def test_a_line_quantity_equal_to_what_is_allocated_is_accepted() -> None:
+    order = make_order(make_line(1, 10))
+    allocate(order, Ids(), {BRASS: 6})
+
+    order.change_line_quantity(1, 6)
+
+    assert order.line(1).quantity == 6
+    assert order.demand() == []
+
+
+@pytest.mark.parametrize("quantity", [0, -3])
+def test_a_line_quantity_that_is_not_positive_is_invalid(quantity: int) -> None:
+    order = make_order(make_line(1, 10))
+
+    with raises_code(ErrorCode.INVALID_QUANTITY):
+        order.change_line_quantity(1, quantity)
+
+    assert order.line(1).quantity == 10
+
+
+def test_changing_the_quantity_of_an_unknown_line_is_not_found() -> None:
+    order = make_order(make_line(1, 10))
+
+    with raises_code(ErrorCode.NOT_FOUND):
+        order.change_line_quantity(99, 5)
+
+
+# -- cancelling and deleting backorders -----------------------------------------------------
+
+
+def test_cancelling_a_backorder_moves_its_remaining_into_the_lines_quantity_cancelled() -> None:
+    order = make_order(make_line(1, 10))
+    allocate(order, Ids(), {BRASS: 5})
+    (backorder,) = order.backorders
+    assert backorder.id is not None
+
+    cancelled = order.cancel_backorder(backorder.id, "customer said so")
+
+    assert cancelled is backorder
+    assert backorder.status is BackorderStatus.CANCELLED
+    assert backorder.cancel_reason == "customer said so"
+    assert order.line(1).quantity_cancelled == 5
+    assert order.open_demand(order.line(1)) == 0
+
+
+def test_later_demand_excludes_cancelled_quantity_so_allocation_does_not_recreate_it() -> None:
+    order = make_order(make_line(1, 10))
+    ids = Ids()
+    allocate(order, ids, {BRASS: 5})
+    (backorder,) = order.backorders
+    assert backorder.id is not None
+    order.cancel_backorder(backorder.id, None)
+
+    assert order.demand() == []
+    created = allocate(order, ids, {BRASS: 100})
+
+    assert created == []
+    assert order.allocated(1) == 5
+    assert [b.status for b in order.backorders] == [BackorderStatus.CANCELLED]
+
+
+def test_cancelling_a_partly_filled_backorder_cancels_only_its_remaining() -> None:
+    order = make_order(make_line(1, 10))
+    ids = Ids()
+    allocate(order, ids, {BRASS: 4})  # backorder for 6
+    allocate(order, ids, {BRASS: 2})  # 4 remaining
+    (backorder,) = order.backorders
+    assert backorder.id is not None
+
+    order.cancel_backorder(backorder.id, None)
+
+    assert order.line(1).quantity_cancelled == 4
+    assert order.demand() == []
+
+
+def test_the_walk_through_cancel_after_removing_the_allocations() -> None:
+    order = make_order(make_line(1, 10))
+    ids = Ids()
+    allocate(order, ids, {BRASS: 5})
+    order.remove_allocations([a.id for a in order.allocations if a.id is not None])
+    (backorder,) = order.backorders
+    assert (backorder.status, backorder.remaining) == (BackorderStatus.OPEN, 5)
+    assert backorder.id is not None
+
+    order.cancel_backorder(backorder.id, None)
+    allocate(order, ids, {BRASS: 5})
+
+    assert order.allocated(1) == 5
+    assert [b.status for b in order.backorders] == [BackorderStatus.CANCELLED]
+
+
+def test_a_deleted_backorder_is_recreated_by_the_next_allocation_if_the_line_is_still_short() -> (
+    None
+):
+    order = make_order(make_line(1, 10))
+    ids = Ids()
+    allocate(order, ids, {BRASS: 5})
+    (backorder,) = order.backorders
+    assert backorder.id is not None
+
+    deleted = order.delete_backorder(backorder.id)
+
+    assert deleted is backorder
+    assert order.backorders == []
+    assert order.line(1).quantity_cancelled == 0
+    allocate(order, ids, {BRASS: 1})
+    (recreated,) = order.backorders
+    assert recreated is not backorder
+    assert (recreated.status, recreated.remaining) == (BackorderStatus.OPEN, 4)
+
+
+def _with_backorder_in(status: BackorderStatus) -> tuple[SalesOrder, Backorder]:
+    order = make_order(make_line(1, 10))
+    backorder = Backorder(id=7, line_id=1, quantity=4, quantity_allocated=0, status=status)
+    if status is BackorderStatus.ALLOCATED:
+        backorder.quantity_allocated = 4
+    order.backorders.append(backorder)
+    return order, backorder
+
+
+@pytest.mark.parametrize("status", [BackorderStatus.ALLOCATED, BackorderStatus.CANCELLED])
+def test_cancelling_a_backorder_that_is_not_open_is_refused(status: BackorderStatus) -> None:
+    order, backorder = _with_backorder_in(status)
+
+    with raises_code(ErrorCode.BACKORDER_NOT_OPEN):
+        order.cancel_backorder(7, None)
+
+    assert backorder.status is status
+    assert order.line(1).quantity_cancelled == 0
+    assert order.changes == []
+
+
+@pytest.mark.parametrize("status", [BackorderStatus.ALLOCATED, BackorderStatus.CANCELLED])
+def test_deleting_a_backorder_that_is_not_open_is_refused(status: BackorderStatus) -> None:
+    order, backorder = _with_backorder_in(status)
+
+    with raises_code(ErrorCode.BACKORDER_NOT_OPEN):
+        order.delete_backorder(7)
+
+    assert order.backorders == [backorder]
+    assert order.changes == []
+
+
+def test_cancelling_or_deleting_an_unknown_backorder_is_not_found() -> None:
+    order, _ = _with_backorder_in(BackorderStatus.OPEN)
+
+    with raises_code(ErrorCode.NOT_FOUND):
+        order.cancel_backorder(8, None)
+    with raises_code(ErrorCode.NOT_FOUND):
+        order.delete_backorder(8)
+
+
+# -- removing allocation lines --------------------------------------------------------------
+
+
+def test_removing_allocation_lines_releases_them_and_keeps_the_backorders() -> None:
+    order = make_order(make_line(1, 10), make_line(2, 4, SCREW))
+    allocate(order, Ids(), {BRASS: 5, SCREW: 4})
+    ids = [a.id for a in order.allocations if a.id is not None]
+
+    removed = order.remove_allocations(ids)
+
+    assert sorted(a.id for a in removed if a.id is not None) == sorted(ids)
+    assert order.allocations == []
+    assert [(b.line_id, b.status, b.remaining) for b in order.backorders] == [
+        (1, BackorderStatus.OPEN, 5)
+    ]
+    assert order.status() is OrderStatus.OPEN
+
+
+def test_removing_some_allocation_lines_leaves_the_others() -> None:
+    order = make_order(make_line(1, 10), make_line(2, 4, SCREW))
+    allocate(order, Ids(), {BRASS: 10, SCREW: 4})
+    brass, screw = order.allocations
+    assert brass.id is not None
+
+    order.remove_allocations([brass.id])
+
+    assert order.allocations == [screw]
+    assert order.open_demand(order.line(1)) == 10
+
+
+def test_removing_a_packed_allocation_line_is_refused_and_nothing_is_removed() -> None:
+    order = make_order(make_line(1, 10), make_line(2, 4, SCREW))
+    ids = Ids()
+    order.record_allocation([plan(1, 0, (1, 10))])
+    ids.assign(order)
+    order.pack()
+    order.record_allocation([plan(2, 0, (2, 4))])
+    ids.assign(order)
+    packed, unpacked = order.allocations
+    assert packed.id is not None
+    assert unpacked.id is not None
+    order.changes.clear()
+
+    with raises_code(ErrorCode.ALLOCATION_PACKED) as caught:
+        order.remove_allocations([unpacked.id, packed.id])
+
+    assert caught.value.field == ("ids", "1")
+    assert order.allocations == [packed, unpacked]
+    assert order.changes == []
+
+
+def test_removing_a_partly_packed_allocation_line_is_refused() -> None:
+    order = make_order(make_line(1, 10))
+    order.allocations.append(AllocationLine(5, 1, 1, 10, 100, quantity=10, quantity_packed=3))
+
+    with raises_code(ErrorCode.ALLOCATION_PACKED):
+        order.remove_allocations([5])
+
+    assert [a.id for a in order.allocations] == [5]
+
+
+def test_naming_the_same_allocation_line_twice_is_removed_once_or_refused_not_a_crash() -> None:
+    # SPEC 6: domain failures are payload errors, never an unexpected failure (a 500).
+    order = make_order(make_line(1, 10))
+    allocate(order, Ids(), {BRASS: 10})
+    (allocation,) = order.allocations
+    assert allocation.id is not None
+    order.changes.clear()
+
+    try:
+        removed = order.remove_allocations([allocation.id, allocation.id])
+    except DomainError:
+        assert order.allocations == [allocation]
+        assert order.changes == []
+    else:
+        # Released once: the stock handed back to the balance is summed over `removed`.
+        assert removed == [allocation]
+        assert order.allocations == []
+        assert described(order.changes) == [("Deleted", "AllocationLine")]
+
+
+# -- packing --------------------------------------------------------------------------------
+
+
+def test_pack_gives_one_packed_line_per_sales_order_line_with_unpacked_stock() -> None:
+    order = make_order(make_line(1, 25), make_line(2, 25, SCREW), make_line(3, 5, SERIAL))
+    order.record_allocation([plan(1, 0, (11, 15), (12, 10)), plan(2, 3, (13, 22))])
+    Ids().assign(order)
+    order.changes.clear()
+
+    packed = order.pack()
+
+    assert [(p.line_id, p.quantity) for p in packed] == [(1, 25), (2, 22)]
+    assert [[a.balance_id for a in p.allocations] for p in packed] == [[11, 12], [13]]
+    assert all(isinstance(p, PackedLine) and p.id is None for p in packed)
+    assert [(a.quantity, a.quantity_packed) for a in order.allocations] == [
+        (15, 15),
+        (10, 10),
+        (22, 22),
+    ]
+    assert described(order.changes) == [
+        ("Updated", "AllocationLine"),
+        ("Updated", "AllocationLine"),
+        ("Inserted", "PackedLine"),
+        ("Updated", "AllocationLine"),
+        ("Inserted", "PackedLine"),
+    ]
+
+
+def test_a_second_pack_packs_only_what_was_allocated_since() -> None:
+    order = make_order(make_line(1, 10), make_line(2, 4, SCREW))
+    order.record_allocation([plan(1, 0, (1, 10))])
+    Ids().assign(order)
+    order.pack()
+    order.record_allocation([plan(2, 0, (2, 4))])
+
+    packed = order.pack()
+
+    assert [(p.line_id, p.quantity) for p in packed] == [(2, 4)]
+    assert order.packed(1) == 10
+    assert order.packed(2) == 4
+
+
+def test_packing_an_order_with_no_allocations_is_nothing_to_pack() -> None:
+    order = make_order(make_line(1, 10))
+
+    with raises_code(ErrorCode.NOTHING_TO_PACK):
+        order.pack()
+
+    assert order.changes == []
+
+
+def test_packing_an_order_already_packed_is_nothing_to_pack() -> None:
+    order = make_order(make_line(1, 10))
+    allocate(order, Ids(), {BRASS: 10})
+    order.pack()
+    order.changes.clear()
+
+    with raises_code(ErrorCode.NOTHING_TO_PACK):
+        order.pack()
+
+    assert order.changes == []
+    assert order.packed(1) == 10
+
+
+# -- demand -----------------------------------------------------------------------------------
+
+
+def test_demand_is_quantity_less_allocated_less_cancelled() -> None:
+    brass = make_line(1, 10)
+    brass.quantity_cancelled = 2
+    order = make_order(brass, make_line(2, 6, SCREW))
+    order.allocations.append(AllocationLine(5, 1, 1, 10, 100, quantity=3))
+
+    assert order.demand() == [LineDemand(1, BRASS, 5), LineDemand(2, SCREW, 6)]
+
+
+def test_serialized_lines_are_never_in_demand() -> None:
+    order = make_order(make_line(1, 5, SERIAL, serialized=True), make_line(2, 3))
+
+    assert [d.line_id for d in order.demand()] == [2]
+    assert [line.id for line in order.serialized_lines()] == [1]
+
+
+def test_serialized_lines_never_get_allocations_or_backorders() -> None:
+    order = make_order(make_line(1, 5, SERIAL, serialized=True), make_line(2, 3))
+
+    allocate(order, Ids(), {SERIAL: 100, BRASS: 1})
+
+    assert {a.line_id for a in order.allocations} == {2}
+    assert {b.line_id for b in order.backorders} == {2}
+
+
+def test_lines_fully_allocated_and_lines_not_yet_saved_are_not_in_demand() -> None:
+    order = make_order(make_line(1, 4))
+    allocate(order, Ids(), {BRASS: 4})
+    order.add_line(SCREW, False, 3)  # no id until the repository inserts it
+
+    assert order.demand() == []
+
+
+# -- status ------------------------------------------------------------------------------------
+
+
+def test_an_order_with_nothing_allocated_is_open() -> None:
+    assert make_order(make_line(1, 10), make_line(2, 5, SCREW)).status() is OrderStatus.OPEN
+
+
+def test_an_order_with_some_allocated_is_partially_allocated() -> None:
+    order = make_order(make_line(1, 10), make_line(2, 5, SCREW))
+    allocate(order, Ids(), {BRASS: 10})
+
+    assert order.status() is OrderStatus.PARTIALLY_ALLOCATED
+
+
+def test_an_order_with_everything_allocated_is_allocated() -> None:
+    order = make_order(make_line(1, 10), make_line(2, 5, SCREW))
+    allocate(order, Ids(), {BRASS: 10, SCREW: 5})
+
+    assert order.status() is OrderStatus.ALLOCATED
+
+
+def test_an_order_whose_shortfall_was_cancelled_counts_as_allocated() -> None:
+    order = make_order(make_line(1, 10))
+    allocate(order, Ids(), {BRASS: 6})
+    (backorder,) = order.backorders
+    assert backorder.id is not None
+    assert order.status() is OrderStatus.PARTIALLY_ALLOCATED
+
+    order.cancel_backorder(backorder.id, None)
+
+    assert order.status() is OrderStatus.ALLOCATED
+
+
+def test_an_order_with_some_packed_is_partially_packed() -> None:
+    order = make_order(make_line(1, 10), make_line(2, 5, SCREW))
+    ids = Ids()
+    allocate(order, ids, {BRASS: 10})
+    order.pack()
+    allocate(order, ids, {SCREW: 5})
+
+    assert order.status() is OrderStatus.PARTIALLY_PACKED
+
+
+def test_an_order_with_everything_packed_is_packed() -> None:
+    order = make_order(make_line(1, 10), make_line(2, 5, SCREW))
+    allocate(order, Ids(), {BRASS: 10, SCREW: 5})
+    order.pack()
+
+    assert order.status() is OrderStatus.PACKED
+
+
+def test_removing_every_allocation_line_returns_the_order_to_open() -> None:
+    order = make_order(make_line(1, 10))
+    allocate(order, Ids(), {BRASS: 10})
+    assert order.status() is OrderStatus.ALLOCATED
+
+    order.remove_allocations([a.id for a in order.allocations if a.id is not None])
+
+    assert order.status() is OrderStatus.OPEN
+
+
+# -- recorded changes ------------------------------------------------------------------------
+
+
+def test_an_allocation_records_inserted_allocation_lines_and_the_new_backorder() -> None:
+    order = make_order(make_line(1, 25, BRASS), make_line(2, 25, SCREW))
+
+    created = order.record_allocation([plan(1, 0, (11, 15), (12, 10)), plan(2, 3, (13, 22))])
+
+    assert described(order.changes) == [
+        ("Inserted", "AllocationLine"),
+        ("Inserted", "AllocationLine"),
+        ("Inserted", "AllocationLine"),
+        ("Inserted", "Backorder"),
+    ]
+    assert [c.obj for c in order.changes[:3]] == created
+    assert order.changes[3].obj is order.backorders[0]
+    assert all(a.id is None for a in created)
+
+
+def test_allocating_again_with_no_new_stock_records_no_change() -> None:
+    # No change means the order is not saved and its version stays (SPEC section 5).
+    order = make_order(make_line(1, 10))
+    ids = Ids()
+    allocate(order, ids, {BRASS: 4})
+    order.changes.clear()
+
+    allocate(order, ids, {})
+
+    assert order.changes == []
+
+
+def test_filling_a_backorder_records_the_insert_and_the_backorder_update() -> None:
+    order = make_order(make_line(1, 10))
+    ids = Ids()
+    allocate(order, ids, {BRASS: 7})
+    (backorder,) = order.backorders
+    order.changes.clear()
+
+    allocate(order, ids, {BRASS: 3})
+
+    assert described(order.changes) == [
+        ("Inserted", "AllocationLine"),
+        ("Updated", "Backorder"),
+    ]
+    assert isinstance(order.changes[1], Updated)
+    assert order.changes[1].obj is backorder
+
+
+def test_cancelling_a_backorder_records_updates_of_the_line_and_the_backorder() -> None:
+    order = make_order(make_line(1, 10))
+    allocate(order, Ids(), {BRASS: 7})
+    (backorder,) = order.backorders
+    assert backorder.id is not None
+    order.changes.clear()
+
+    order.cancel_backorder(backorder.id, None)
+
+    assert [(type(c), c.obj) for c in order.changes] == [
+        (Updated, order.line(1)),
+        (Updated, backorder),
+    ]
+
+
+def test_deleting_a_backorder_and_removing_allocations_record_deletes() -> None:
+    order = make_order(make_line(1, 10))
+    allocate(order, Ids(), {BRASS: 7})
+    (backorder,) = order.backorders
+    (allocation,) = order.allocations
+    assert backorder.id is not None
+    assert allocation.id is not None
+    order.changes.clear()
+
+    order.delete_backorder(backorder.id)
+    order.remove_allocations([allocation.id])
+
+    assert len(order.changes) == 2
+    first, second = order.changes
+    assert isinstance(first, Deleted)
+    assert first.obj is backorder
+    assert isinstance(second, Deleted)
+    assert second.obj is allocation
+
+
+def test_adding_a_line_records_its_insert_with_the_next_line_number() -> None:
+    order = make_order(make_line(1, 10), make_line(2, 3, SCREW))
+
+    added = order.add_line(SERIAL, True, 4)
+
+    assert (added.id, added.line_number, added.serialized) == (None, 3, True)
+    assert len(order.changes) == 1
+    assert isinstance(order.changes[0], Inserted)
+    assert order.changes[0].obj is added
+
+
+# -- the backorder rule as a property ---------------------------------------------------------
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[tuple[str, int]]:
+    """Operations on a one-line order: allocate with stock, change quantity, remove, pack."""
+    operations = st.one_of(
+        st.tuples(st.just("allocate"), st.integers(0, 12)),
+        st.tuples(st.just("quantity"), st.integers(1, 20)),
+        st.tuples(st.just("remove"), st.just(0)),
+        st.tuples(st.just("pack"), st.just(0)),
+        st.tuples(st.just("delete"), st.just(0)),
+    )
+    return draw(st.lists(operations, max_size=10))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 20), histories())
+def test_after_every_allocation_a_short_line_has_exactly_one_open_backorder_for_its_shortfall(
+    initial: int, history: list[tuple[str, int]]
+) -> None:
+    order = make_order(make_line(1, initial))
+    ids = Ids()
+    for operation, value in history:
+        refused: ErrorCode | None = None
+        try:
+            if operation == "allocate":
+                allocate(order, ids, {BRASS: value})
+                line = order.line(1)
+                shortfall = line.quantity - order.allocated(1) - line.quantity_cancelled
+                backorders = open_backorders(order, 1)
+                if shortfall > 0:
+                    assert [b.remaining for b in backorders] == [shortfall]
+                else:
+                    assert backorders == []
+            elif operation == "quantity":
+                order.change_line_quantity(1, value)
+            elif operation == "remove":
+                unpacked = [a.id for a in order.allocations if a.quantity_packed == 0 and a.id]
+                if unpacked:
+                    order.remove_allocations(unpacked)
+            elif operation == "pack":
+                order.pack()
+            else:
+                backorder = order.open_backorder(1)
+                if backorder is not None and backorder.id is not None:
+                    order.delete_backorder(backorder.id)
+        except DomainError as error:
+            refused = error.code
+        assert refused in {None, ErrorCode.QUANTITY_BELOW_ALLOCATED, ErrorCode.NOTHING_TO_PACK}
+        # Whatever happened, there is never more than one open backorder, and never a
+        # negative remaining; a backorder's allocated part never exceeds its quantity.
+        assert len(open_backorders(order, 1)) <= 1
+        assert all(0 <= b.quantity_allocated <= b.quantity for b in order.backorders)
+        assert order.allocated(1) <= order.line(1).quantity
+
+
+def test_a_serialized_line_does_not_hold_back_the_order_status() -> None:
+    order = make_order(make_line(1, 5), make_line(2, 3, item_id=99, serialized=True))
+    order.record_allocation([plan(1, 0, (1, 5))])
+
+    assert order.status() is OrderStatus.ALLOCATED
+    order.pack()
+    assert order.status() is OrderStatus.PACKED
