@@ -20,33 +20,23 @@ from db import tables as t
 _balance = t.InventoryBalance
 _link = t.PackedLineAllocation
 
-# What one row of each kind the API shows is made of.
-ENTITIES: dict[str, Select[Any]] = {
-    "SalesOrder": select(t.SalesOrder.__table__),
-    "SalesOrderLine": select(t.SalesOrderLine.__table__),
-    "Allocation": select(t.Allocation.__table__, _balance.lot_id, _balance.location_id).join(
-        _balance, _balance.id == t.Allocation.balance_id
-    ),
-    "Backorder": select(t.Backorder.__table__),
-    "PackedLine": select(t.PackedLine.__table__),
-    "Item": select(t.Item.__table__),
-    "Lot": select(t.Lot.__table__),
-    "Location": select(t.Location.__table__),
-    "InventoryBalance": select(_balance.__table__),
-    "InventoryAdjustment": select(t.InventoryAdjustment.__table__),
-}
+# The table behind each kind of object the API shows, by its GraphQL type name.
 _TABLES = {
-    "SalesOrder": t.SalesOrder.__table__,
-    "SalesOrderLine": t.SalesOrderLine.__table__,
-    "Allocation": t.Allocation.__table__,
-    "Backorder": t.Backorder.__table__,
-    "PackedLine": t.PackedLine.__table__,
-    "Item": t.Item.__table__,
-    "Lot": t.Lot.__table__,
-    "Location": t.Location.__table__,
-    "InventoryBalance": _balance.__table__,
-    "InventoryAdjustment": t.InventoryAdjustment.__table__,
-}
+    kind: t.table_of(model)
+    for kind, model in {
+        "SalesOrder": t.SalesOrder, "SalesOrderLine": t.SalesOrderLine,
+        "Allocation": t.Allocation, "Backorder": t.Backorder, "PackedLine": t.PackedLine,
+        "Item": t.Item, "Lot": t.Lot, "Location": t.Location,
+        "InventoryBalance": t.InventoryBalance, "InventoryAdjustment": t.InventoryAdjustment,
+    }.items()
+}  # fmt: skip
+# What one row of each kind is made of: its table, and for allocation lines the
+# lot and location of their balance.
+ENTITIES: dict[str, Select[Any]] = {kind: select(table) for kind, table in _TABLES.items()}
+ENTITIES["Allocation"] = (
+    select(_TABLES["Allocation"], _balance.lot_id, _balance.location_id)
+    .join(_balance, _balance.id == t.Allocation.balance_id)
+)  # fmt: skip
 
 
 class Reader:

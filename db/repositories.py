@@ -419,19 +419,21 @@ class SqlOrders:
             case _:  # pragma: no cover - a new kind of change needs a case here
                 raise TypeError(f"cannot write {change!r}")
 
-    async def _insert(self, table: type[t.Base], **values: Any) -> int:
-        new_id = await self.conn.scalar(insert(table).values(**values).returning(table.id))  # type: ignore[attr-defined]
+    async def _insert(self, model: type[t.Base], **values: Any) -> int:
+        table = t.table_of(model)
+        new_id = await self.conn.scalar(insert(table).values(**values).returning(table.c.id))
         assert new_id is not None
         return int(new_id)
 
-    async def _update(self, table: type[t.Base], row_id: int | None, **values: Any) -> None:
-        await self.conn.execute(update(table).where(table.id == row_id).values(**values))  # type: ignore[attr-defined]
+    async def _update(self, model: type[t.Base], row_id: int | None, **values: Any) -> None:
+        table = t.table_of(model)
+        await self.conn.execute(update(table).where(table.c.id == row_id).values(**values))
 
 
 _TABLE_OF: dict[type, Table] = {
-    OrderLine: t.SalesOrderLine.__table__,  # type: ignore[dict-item]
-    AllocationLine: t.Allocation.__table__,  # type: ignore[dict-item]
-    Backorder: t.Backorder.__table__,  # type: ignore[dict-item]
+    OrderLine: t.table_of(t.SalesOrderLine),
+    AllocationLine: t.table_of(t.Allocation),
+    Backorder: t.table_of(t.Backorder),
 }
 
 

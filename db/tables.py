@@ -7,6 +7,7 @@ as a second guard behind the services.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import (
     BigInteger,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Sequence,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -37,6 +39,11 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table behind a model, typed as such (`__table__` is a FromClause)."""
+    return cast(Table, model.__table__)
 
 
 def _id() -> Mapped[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 
 from services import catalog, orders
@@ -51,9 +52,9 @@ async def load_demo_data(uow_factory: UnitOfWorkFactory) -> bool:
     return True
 
 
-async def _ignoring_duplicate(call: object) -> None:
+async def _ignoring_duplicate(call: Awaitable[object]) -> None:
     try:
-        await call  # type: ignore[misc]
+        await call
     except DomainError as error:
         if error.code is not ErrorCode.DUPLICATE:
             raise
