@@ -25,7 +25,8 @@ from schema.app import create_app
 from services.ports import UnitOfWorkFactory
 
 
-async def _admin(server_url: str, statement: str) -> None:
+async def admin_execute(server_url: str, statement: str) -> None:
+    """Run a statement outside a transaction (CREATE/DROP DATABASE) on the server."""
     engine = create_engine(server_url, pool_size=1, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:
@@ -47,11 +48,11 @@ def server_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
     name = f"allocation_test_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin_execute(server_url, f'CREATE DATABASE "{name}"'))
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     upgrade_to_head(url)
     yield url
-    asyncio.run(_admin(server_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+    asyncio.run(admin_execute(server_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

@@ -17,28 +17,20 @@ from sqlalchemy import make_url, text
 
 from db.engine import alembic_config, create_engine
 from db.tables import Base
+from tests.conftest import admin_execute
 
 EXPECTED_TABLES = {table.name for table in Base.metadata.sorted_tables}
-
-
-async def _admin(server_url: str, statement: str) -> None:
-    engine = create_engine(server_url, pool_size=1, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture
 async def scratch_url(server_url: str) -> AsyncIterator[str]:
     """An empty database of this test's own, dropped afterwards."""
     name = f"allocation_migrations_{uuid.uuid4().hex[:8]}"
-    await _admin(server_url, f'CREATE DATABASE "{name}"')
+    await admin_execute(server_url, f'CREATE DATABASE "{name}"')
     try:
         yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        await _admin(server_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin_execute(server_url, f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 async def _schema(url: str) -> tuple[set[str], set[str], str | None]:

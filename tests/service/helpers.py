@@ -57,3 +57,10 @@ async def warehouse(uow: UnitOfWorkFactory) -> None:
     await stock(uow, "BRASS-SCREW", "B1", "A-01", 15, received_day=5)
     await stock(uow, "BRASS-SCREW", "B2", "A-02", 20, received_day=10)
     await stock(uow, "SELF-TAP-SCREW", "S1", "A-03", 22, received_day=5)
+
+
+async def one_balance(uow: UnitOfWorkFactory, on_hand: int, sku: str = "WIDGET") -> int | None:
+    """An item with `on_hand` in lot L1 at BIN-1 (nothing received when 0); its balance id."""
+    await item(uow, sku)
+    await location(uow, "BIN-1")
+    return await stock(uow, sku, "L1", "BIN-1", on_hand) if on_hand else None

@@ -46,7 +46,7 @@ class Gate:
         return lambda: RacingUnitOfWork(engine)
 
 
-async def balance(engine: AsyncEngine, balance_id: int) -> tuple[int, int]:
+async def balance(engine: AsyncEngine, balance_id: int | None) -> tuple[int, int]:
     async with engine.connect() as conn:
         row = (
             await conn.execute(
@@ -61,9 +61,7 @@ async def test_two_orders_racing_for_the_last_units_never_over_allocate(
     uow: UnitOfWorkFactory,
     engine: AsyncEngine,
 ) -> None:
-    await helpers.item(uow, "WIDGET")
-    await helpers.location(uow, "A-01")
-    balance_id = await helpers.stock(uow, "WIDGET", "L1", "A-01", 5)
+    balance_id = await helpers.one_balance(uow, 5)
     first = await helpers.order(uow, ("WIDGET", 5))
     second = await helpers.order(uow, ("WIDGET", 5))
     gate = Gate(2)
@@ -88,9 +86,7 @@ async def test_the_same_order_allocated_twice_at_once_is_allocated_once(
     uow: UnitOfWorkFactory,
     engine: AsyncEngine,
 ) -> None:
-    await helpers.item(uow, "WIDGET")
-    await helpers.location(uow, "A-01")
-    balance_id = await helpers.stock(uow, "WIDGET", "L1", "A-01", 10)
+    balance_id = await helpers.one_balance(uow, 10)
     order_id = await helpers.order(uow, ("WIDGET", 5))
     gate = Gate(2)
 
@@ -111,9 +107,7 @@ async def test_a_client_guarding_with_its_version_gets_version_conflict_when_it_
     uow: UnitOfWorkFactory,
     engine: AsyncEngine,
 ) -> None:
-    await helpers.item(uow, "WIDGET")
-    await helpers.location(uow, "A-01")
-    balance_id = await helpers.stock(uow, "WIDGET", "L1", "A-01", 10)
+    balance_id = await helpers.one_balance(uow, 10)
     order_id = await helpers.order(uow, ("WIDGET", 5))
     async with uow() as u:
         version = await u.orders.current_version(order_id)

@@ -129,14 +129,6 @@ async def fails(code: ErrorCode, call: Awaitable[object]) -> DomainError:
 # -- set-ups ---------------------------------------------------------------------------
 
 
-async def one_item(uow: UnitOfWorkFactory, on_hand: int, sku: str = "WIDGET") -> None:
-    """An item with `on_hand` in lot L1 at BIN-1 (none received when 0)."""
-    await helpers.item(uow, sku)
-    await helpers.location(uow, "BIN-1")
-    if on_hand:
-        await helpers.stock(uow, sku, "L1", "BIN-1", on_hand)
-
-
 async def walkthrough_allocated(uow: UnitOfWorkFactory) -> int:
     """Steps 1-3: Brass 15 (B1) + 10 (B2), Self-Tapping 22 (S1) and a backorder for 3."""
     await helpers.warehouse(uow)
@@ -161,7 +153,7 @@ async def walkthrough_packed_then_refilled(uow: UnitOfWorkFactory) -> tuple[int,
 async def test_allocating_skips_a_serialized_line_and_allocates_the_others(
     uow: UnitOfWorkFactory, engine: AsyncEngine
 ) -> None:
-    await one_item(uow, 10)
+    await helpers.one_balance(uow, 10)
     await helpers.item(uow, "LAPTOP", serialized=True)
     await helpers.stock(uow, "LAPTOP", "SN-LOT", "BIN-1", 5)  # stock there, still not allocated
     order_id = await helpers.order(uow, ("LAPTOP", 2), ("WIDGET", 4))
@@ -181,7 +173,7 @@ async def test_allocating_skips_a_serialized_line_and_allocates_the_others(
 async def test_allocating_again_never_backorders_a_serialized_line(
     uow: UnitOfWorkFactory, engine: AsyncEngine
 ) -> None:
-    await one_item(uow, 0)
+    await helpers.one_balance(uow, 0)
     await helpers.item(uow, "LAPTOP", serialized=True)
     order_id = await helpers.order(uow, ("LAPTOP", 2))
 
@@ -200,7 +192,7 @@ async def test_allocating_again_never_backorders_a_serialized_line(
 async def test_packing_an_order_with_nothing_allocated_is_nothing_to_pack(
     uow: UnitOfWorkFactory, engine: AsyncEngine
 ) -> None:
-    await one_item(uow, 0)
+    await helpers.one_balance(uow, 0)
     order_id = await helpers.order(uow, ("WIDGET", 3))
     before = await snapshot(engine, order_id)
 
@@ -345,7 +337,7 @@ async def test_a_line_cannot_be_lowered_below_its_allocated_quantity(
 async def test_lowering_a_line_shrinks_its_open_backorder(
     uow: UnitOfWorkFactory, engine: AsyncEngine
 ) -> None:
-    await one_item(uow, 4)
+    await helpers.one_balance(uow, 4)
     order_id = await helpers.order(uow, ("WIDGET", 10))
     await orders.allocate_order(uow, order_id)
     (line_id,) = ids((await reload(uow, order_id)).lines)
@@ -364,7 +356,7 @@ async def test_lowering_a_line_shrinks_its_open_backorder(
 async def test_lowering_a_line_to_its_allocated_quantity_leaves_no_open_backorder(
     uow: UnitOfWorkFactory, engine: AsyncEngine
 ) -> None:
-    await one_item(uow, 4)
+    await helpers.one_balance(uow, 4)
     order_id = await helpers.order(uow, ("WIDGET", 10))
     await orders.allocate_order(uow, order_id)
     (line_id,) = ids((await reload(uow, order_id)).lines)
@@ -382,7 +374,7 @@ async def test_lowering_a_line_to_its_allocated_quantity_leaves_no_open_backorde
 async def test_a_negative_adjustment_below_allocated_is_insufficient_stock(
     uow: UnitOfWorkFactory, engine: AsyncEngine
 ) -> None:
-    await one_item(uow, 10)
+    await helpers.one_balance(uow, 10)
     order_id = await helpers.order(uow, ("WIDGET", 8))
     await orders.allocate_order(uow, order_id)
     before = await balance(engine, "L1")
@@ -404,7 +396,7 @@ async def test_a_negative_adjustment_below_allocated_is_insufficient_stock(
 async def test_a_negative_first_adjustment_creates_no_lot_or_balance(
     uow: UnitOfWorkFactory, engine: AsyncEngine
 ) -> None:
-    await one_item(uow, 0)
+    await helpers.one_balance(uow, 0)
 
     await fails(
         ErrorCode.INSUFFICIENT_STOCK,
@@ -419,7 +411,7 @@ async def test_a_negative_first_adjustment_creates_no_lot_or_balance(
 async def test_the_first_receipt_creates_the_lot_and_the_balance(
     uow: UnitOfWorkFactory, engine: AsyncEngine
 ) -> None:
-    await one_item(uow, 0)
+    await helpers.one_balance(uow, 0)
     received = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
     expires = datetime(2027, 3, 1, tzinfo=UTC)
     assert await count(engine, "lots") == 0
@@ -505,7 +497,7 @@ async def test_the_current_expected_version_is_accepted(
 async def test_every_change_to_an_order_increments_its_version(
     uow: UnitOfWorkFactory, engine: AsyncEngine
 ) -> None:
-    await one_item(uow, 5)
+    await helpers.one_balance(uow, 5)
     order_id = await helpers.order(uow, ("WIDGET", 3))
     versions = [(await snapshot(engine, order_id)).version]
 
@@ -538,7 +530,7 @@ async def test_every_change_to_an_order_increments_its_version(
 async def test_an_allocate_with_nothing_to_do_leaves_the_version_unchanged(
     uow: UnitOfWorkFactory, engine: AsyncEngine
 ) -> None:
-    await one_item(uow, 10)
+    await helpers.one_balance(uow, 10)
     order_id = await helpers.order(uow, ("WIDGET", 4))
     await orders.allocate_order(uow, order_id)
     before = await snapshot(engine, order_id)
@@ -554,7 +546,7 @@ async def test_reallocating_a_short_order_without_new_stock_leaves_the_version_u
     uow: UnitOfWorkFactory, engine: AsyncEngine
 ) -> None:
     """Nothing arrived, so nothing changes: the same backorder, the same version."""
-    await one_item(uow, 4)
+    await helpers.one_balance(uow, 4)
     order_id = await helpers.order(uow, ("WIDGET", 10))
     await orders.allocate_order(uow, order_id)
     before = await snapshot(engine, order_id)
@@ -572,7 +564,7 @@ async def test_reallocating_a_short_order_without_new_stock_leaves_the_version_u
 async def test_allocating_packing_or_adding_to_an_unknown_order_is_not_found(
     uow: UnitOfWorkFactory, engine: AsyncEngine
 ) -> None:
-    await one_item(uow, 5)
+    await helpers.one_balance(uow, 5)
 
     await fails(ErrorCode.NOT_FOUND, orders.allocate_order(uow, UNKNOWN_ID))
     await fails(ErrorCode.NOT_FOUND, orders.pack_allocated_order(uow, UNKNOWN_ID, None))
@@ -588,7 +580,7 @@ async def test_allocating_packing_or_adding_to_an_unknown_order_is_not_found(
 async def test_updating_or_deleting_an_unknown_line_is_not_found(
     uow: UnitOfWorkFactory, engine: AsyncEngine
 ) -> None:
-    await one_item(uow, 5)
+    await helpers.one_balance(uow, 5)
     order_id = await helpers.order(uow, ("WIDGET", 2))
     before = await snapshot(engine, order_id)
 
@@ -601,7 +593,7 @@ async def test_updating_or_deleting_an_unknown_line_is_not_found(
 async def test_cancelling_or_deleting_an_unknown_backorder_is_not_found(
     uow: UnitOfWorkFactory, engine: AsyncEngine
 ) -> None:
-    await one_item(uow, 0)
+    await helpers.one_balance(uow, 0)
     order_id = await helpers.order(uow, ("WIDGET", 2))
     await orders.allocate_order(uow, order_id)
     before = await snapshot(engine, order_id)
@@ -616,7 +608,7 @@ async def test_cancelling_or_deleting_an_unknown_backorder_is_not_found(
 async def test_an_order_with_an_unknown_sku_is_not_found_and_not_created(
     uow: UnitOfWorkFactory, engine: AsyncEngine
 ) -> None:
-    await one_item(uow, 5)
+    await helpers.one_balance(uow, 5)
 
     error = await fails(ErrorCode.NOT_FOUND, helpers.order(uow, ("WIDGET", 1), ("NO-SUCH-SKU", 1)))
 
@@ -628,7 +620,7 @@ async def test_an_order_with_an_unknown_sku_is_not_found_and_not_created(
 async def test_adding_a_line_with_an_unknown_sku_is_not_found(
     uow: UnitOfWorkFactory, engine: AsyncEngine
 ) -> None:
-    await one_item(uow, 5)
+    await helpers.one_balance(uow, 5)
     order_id = await helpers.order(uow, ("WIDGET", 1))
     before = await snapshot(engine, order_id)
 
@@ -654,7 +646,7 @@ async def test_adjusting_an_unknown_sku_or_location_code_is_not_found(
     location_code: str,
     field: tuple[str, ...],
 ) -> None:
-    await one_item(uow, 0)
+    await helpers.one_balance(uow, 0)
 
     error = await fails(
         ErrorCode.NOT_FOUND,
@@ -674,7 +666,7 @@ async def test_adjusting_an_unknown_sku_or_location_code_is_not_found(
 async def test_an_order_line_of_zero_or_negative_quantity_is_invalid(
     uow: UnitOfWorkFactory, engine: AsyncEngine, quantity: int
 ) -> None:
-    await one_item(uow, 5)
+    await helpers.one_balance(uow, 5)
 
     error = await fails(
         ErrorCode.INVALID_QUANTITY, helpers.order(uow, ("WIDGET", 2), ("WIDGET", quantity))
@@ -689,7 +681,7 @@ async def test_an_order_line_of_zero_or_negative_quantity_is_invalid(
 async def test_adding_or_updating_a_line_to_zero_or_negative_quantity_is_invalid(
     uow: UnitOfWorkFactory, engine: AsyncEngine, quantity: int
 ) -> None:
-    await one_item(uow, 5)
+    await helpers.one_balance(uow, 5)
     order_id = await helpers.order(uow, ("WIDGET", 2))
     (line_id,) = ids((await reload(uow, order_id)).lines)
     before = await snapshot(engine, order_id)
@@ -707,7 +699,7 @@ async def test_adding_or_updating_a_line_to_zero_or_negative_quantity_is_invalid
 
 
 async def test_a_zero_adjustment_is_invalid(uow: UnitOfWorkFactory, engine: AsyncEngine) -> None:
-    await one_item(uow, 5)
+    await helpers.one_balance(uow, 5)
 
     await fails(
         ErrorCode.INVALID_QUANTITY,
@@ -755,7 +747,7 @@ async def test_an_existing_location_code_is_a_duplicate(
 async def test_an_existing_order_number_is_a_duplicate(
     uow: UnitOfWorkFactory, engine: AsyncEngine
 ) -> None:
-    await one_item(uow, 5)
+    await helpers.one_balance(uow, 5)
     first = await helpers.order(uow, ("WIDGET", 1), number="PO-42")
 
     error = await fails(ErrorCode.DUPLICATE, helpers.order(uow, ("WIDGET", 3), number="PO-42"))
@@ -772,7 +764,7 @@ async def short_order(uow: UnitOfWorkFactory, engine: AsyncEngine) -> tuple[int,
     """WIDGET x 10 with 4 in stock: allocated 4, an OPEN backorder for 6.
 
     Returns the order, its line and the backorder."""
-    await one_item(uow, 4)
+    await helpers.one_balance(uow, 4)
     order_id = await helpers.order(uow, ("WIDGET", 10))
     await orders.allocate_order(uow, order_id)
     order = await reload(uow, order_id)
