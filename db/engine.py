@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -33,6 +36,20 @@ def alembic_config(url: str) -> Config:
     config = Config(str(ALEMBIC_INI))
     config.attributes["url"] = asyncpg_url(url)
     return config
+
+
+@functools.cache
+def head_revision() -> str | None:
+    """The newest migration in db/migrations."""
+    return ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head()
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The migration the database is at (None before the first one)."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )
 
 
 def upgrade_to_head(url: str) -> None:

@@ -39,6 +39,23 @@ ENTITIES["Allocation"] = (
 )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class PageWindow:
+    """Which rows a connection asks for: `size` after `after`, or (backwards) before `before`."""
+
+    size: int
+    after: int | None = None
+    before: int | None = None
+    backwards: bool = False
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[RowMapping]
+    total: int
+    more: bool  # rows beyond the page in the direction read
+
+
 class Reader:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -73,17 +90,28 @@ class Reader:
         )
 
     async def page(
-        self, kind: str, filters: Sequence[ColumnElement[bool]], after: int | None, first: int
-    ) -> tuple[list[RowMapping], int]:
+        self, kind: str, filters: Sequence[ColumnElement[bool]], window: PageWindow
+    ) -> Page:
         """One page in id order (keyset: stable under inserts) and the total count."""
         table = _TABLES[kind]
         stmt = ENTITIES[kind].where(*filters)
-        if after is not None:
-            stmt = stmt.where(table.c.id > after)
+        if window.after is not None:
+            stmt = stmt.where(table.c.id > window.after)
+        if window.before is not None:
+            stmt = stmt.where(table.c.id < window.before)
+        # Going backwards reads the ids just before `before`, newest first, then turns
+        # them around; one row more than asked tells whether there is more.
+        order = table.c.id.desc() if window.backwards else table.c.id
         async with self.engine.connect() as conn:
-            rows = list((await conn.execute(stmt.order_by(table.c.id).limit(first + 1))).mappings())
+            rows = list(
+                (await conn.execute(stmt.order_by(order).limit(window.size + 1))).mappings()
+            )
             total = await conn.scalar(select(func.count()).select_from(table).where(*filters))
-        return rows, total or 0
+        more = len(rows) > window.size
+        rows = rows[: window.size]
+        if window.backwards:
+            rows.reverse()
+        return Page(rows, total or 0, more)
 
 
 @dataclass(frozen=True)
@@ -119,3 +147,19 @@ class OrderFilter:
 
 def backorder_filter(status: str | None) -> list[ColumnElement[bool]]:
     return [t.Backorder.status == status] if status else []
+
+
+def inventory_filter(
+    sku: str | None, location_code: str | None, in_stock_only: bool
+) -> list[ColumnElement[bool]]:
+    balance = t.InventoryBalance
+    clauses: list[ColumnElement[bool]] = []
+    if sku is not None:
+        clauses.append(balance.item_id.in_(select(t.Item.id).where(t.Item.sku == sku)))
+    if location_code is not None:
+        clauses.append(
+            balance.location_id.in_(select(t.Location.id).where(t.Location.code == location_code))
+        )
+    if in_stock_only:
+        clauses.append(balance.on_hand > 0)
+    return clauses

@@ -50,9 +50,8 @@ T = TypeVar("T", bound=FromRow)
 
 async def _load(info: Info, cls: type[T], pks: Sequence[int]) -> list[T]:
     """Objects as committed: fresh loaders, so nothing cached before the change shows."""
-    loaders = info.context.after_change()
-    rows = [await loaders.one(cls.kind, pk) for pk in pks]
-    return [cls.from_row(row) for row in rows if row is not None]
+    groups = await info.context.after_change().by(cls.kind).load_many(pks)
+    return [cls.from_row(rows[0]) for rows in groups if rows]
 
 
 async def _order(info: Info, pk: int) -> SalesOrder:

@@ -2,24 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
 
 from resolvers import mutations, queries
+from schema.cost import cost_limit
 from schema.payloads import Connection
-from schema.types import NODE_TYPES, Backorder, Item, Location, Node, SalesOrder
+from schema.settings import Settings
+from schema.types import (
+    NODE_TYPES,
+    Backorder,
+    InventoryBalance,
+    Item,
+    Location,
+    Node,
+    SalesOrder,
+)
 
 
 @strawberry.type
 class Query:
     node: Node | None = strawberry.field(resolver=queries.node)
+    nodes: list[Node | None] = strawberry.field(resolver=queries.nodes)
     sales_order: SalesOrder | None = strawberry.field(resolver=queries.sales_order)
     item: Item | None = strawberry.field(resolver=queries.item)
     location: Location | None = strawberry.field(resolver=queries.location)
     sales_orders: Connection[SalesOrder] = strawberry.field(resolver=queries.sales_orders)
     items: Connection[Item] = strawberry.field(resolver=queries.items)
     backorders: Connection[Backorder] = strawberry.field(resolver=queries.backorders)
+    inventory: Connection[InventoryBalance] = strawberry.field(resolver=queries.inventory)
 
 
 @strawberry.type
@@ -45,16 +68,21 @@ def _is_unexpected(error: GraphQLError) -> bool:
     return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    limits = settings or Settings(_env_file=None)
+    # Factories: strawberry builds fresh extensions per request; the parser and
+    # validation caches live at module level, so they are still shared.
+    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+        lambda: MaskErrors(should_mask_error=_is_unexpected, error_message="Unexpected error."),
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
+        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        cost_limit(limits.max_cost),
+    ]
+    if not limits.introspection:
+        extensions.append(DisableIntrospection)
     return strawberry.Schema(
-        query=Query,
-        mutation=Mutation,
-        types=list(NODE_TYPES.values()),
-        # Factories: strawberry builds fresh extensions per request; the two caches
-        # live at module level, so they are still shared across requests.
-        extensions=[
-            lambda: MaskErrors(should_mask_error=_is_unexpected, error_message="Unexpected error."),
-            lambda: ParserCache(maxsize=256),
-            lambda: ValidationCache(maxsize=256),
-        ],
+        query=Query, mutation=Mutation, types=list(NODE_TYPES.values()), extensions=extensions
     )

@@ -57,7 +57,7 @@ def main() -> None:
         upgrade_to_head(url)
         if settings.load_demo_data:
             asyncio.run(_load_demo(url))
-        app = create_app(url, graphiql=settings.graphiql, pool_size=settings.pool_size)
+        app = create_app(settings.model_copy(update={"database_url": url}))
         log.info("GraphiQL at http://%s:%d/graphql", settings.host, settings.port)
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
 

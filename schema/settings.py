@@ -16,5 +16,17 @@ class Settings(BaseSettings):
     )
     load_demo_data: bool = True
     graphiql: bool = True
+    introspection: bool = Field(True, description="GraphiQL exploration needs it.")
     pool_size: int = Field(10, ge=1)
     log_level: str = "info"
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='Origins a browser may call from, e.g. ["http://localhost:5173"].',
+    )
+    # Query limits: a request over any of them is refused before it runs.
+    max_depth: int = Field(12, ge=1, description="Nesting depth of a document.")
+    max_aliases: int = Field(30, ge=1, description="Aliases in a document.")
+    max_tokens: int = Field(5000, ge=1, description="Lexical tokens in a document.")
+    max_cost: int = Field(
+        20_000, ge=1, description="Estimated objects returned: see docs/limits.md."
+    )

@@ -22,6 +22,7 @@ from db.engine import asyncpg_url, create_engine, upgrade_to_head
 from db.repositories import SqlUnitOfWork
 from db.tables import Base
 from schema.app import create_app
+from schema.settings import Settings
 from services.ports import UnitOfWorkFactory
 
 
@@ -82,7 +83,7 @@ def uow(engine: AsyncEngine) -> UnitOfWorkFactory:
 @pytest.fixture
 async def client(database_url: str, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
     """In-process HTTP through the real ASGI app (its own engine and pool)."""
-    app = create_app(database_url, pool_size=5)
+    app = create_app(Settings(_env_file=None, database_url=database_url, pool_size=5))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client

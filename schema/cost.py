@@ -1,0 +1,170 @@
+"""A query cost limit in the spirit of Shopify's and Saleor's: the cost is an estimate
+of the objects a document can return, computed before it runs and reported in the
+response's `extensions.cost`.
+
+Each object field costs 1 times how many objects it can return: a connection page
+`first`/`last` (default 20), `nodes(ids)` one per id, any other list LIST_ESTIMATE.
+Scalars are free. Variables count with the values sent, so the cost is computed at
+execution, not validation (whose results are cached per document).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from graphql import (
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    NamedTypeNode,
+    SelectionSetNode,
+    get_named_type,
+    get_operation_ast,
+    value_from_ast_untyped,
+)
+from graphql.type.definition import GraphQLInterfaceType, GraphQLOutputType
+from strawberry.extensions import SchemaExtension
+
+log = logging.getLogger(__name__)
+DEFAULT_PAGE = 20  # the connections' default `first`, as in resolvers.queries
+LIST_ESTIMATE = 5  # rows assumed for a plain list such as an order's lines
+
+Composite = GraphQLObjectType | GraphQLInterfaceType
+
+
+def _is_list(output: GraphQLOutputType) -> bool:
+    if isinstance(output, GraphQLNonNull):
+        output = output.of_type
+    return isinstance(output, GraphQLList)
+
+
+class _Estimate:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        variables: Mapping[str, Any],
+    ) -> None:
+        self.schema, self.fragments, self.variables = schema, fragments, variables
+
+    def selections(self, parent: Composite, selection_set: SelectionSetNode, page: int) -> int:
+        return sum(
+            self.field(parent, node, page) for parent, node in self._fields(parent, selection_set)
+        )
+
+    def _fields(
+        self, parent: Composite, selection_set: SelectionSetNode
+    ) -> Iterator[tuple[Composite, FieldNode]]:
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                yield parent, selection
+            else:
+                if isinstance(selection, FragmentSpreadNode):
+                    fragment = self.fragments.get(selection.name.value)
+                    if fragment is None:
+                        continue
+                    condition: NamedTypeNode | None = fragment.type_condition
+                    inner = fragment.selection_set
+                else:
+                    assert isinstance(selection, InlineFragmentNode)
+                    condition, inner = selection.type_condition, selection.selection_set
+                typed = self.schema.get_type(condition.name.value) if condition else parent
+                if isinstance(typed, Composite):
+                    yield from self._fields(typed, inner)
+
+    def field(self, parent: Composite, node: FieldNode, page: int) -> int:
+        definition = parent.fields.get(node.name.value)
+        if definition is None or node.selection_set is None:
+            return 0  # __typename, or a scalar
+        arguments = self._arguments(node)
+        inner = get_named_type(definition.type)
+        if not isinstance(inner, Composite):
+            return 0
+        if inner.name.endswith("Connection"):
+            size = arguments.get("first") or arguments.get("last") or DEFAULT_PAGE
+            return 1 + self.selections(inner, node.selection_set, int(size))
+        if "ids" in arguments:
+            count = len(arguments["ids"] or [])
+        elif not _is_list(definition.type):
+            count = 1
+        elif parent.name.endswith("Connection"):  # edges and nodes: one per row of the page
+            count = page
+        else:
+            count = LIST_ESTIMATE
+        return count * (1 + self.selections(inner, node.selection_set, page))
+
+    def _arguments(self, node: FieldNode) -> dict[str, Any]:
+        return {
+            argument.name.value: value_from_ast_untyped(argument.value, dict(self.variables))
+            for argument in node.arguments or ()
+        }
+
+
+def query_cost(
+    schema: GraphQLSchema,
+    document: Any,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+) -> int:
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return 0
+    root = schema.get_root_type(operation.operation)
+    if root is None:
+        return 0
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    return _Estimate(schema, fragments, variables or {}).selections(
+        root, operation.selection_set, DEFAULT_PAGE
+    )
+
+
+def _refusal(message: str, extensions: dict[str, Any]) -> ExecutionResult:
+    return ExecutionResult(data=None, errors=[GraphQLError(message, extensions=extensions)])
+
+
+def cost_limit(maximum: int) -> type[SchemaExtension]:
+    """An extension class that refuses documents whose cost exceeds maximum."""
+
+    class QueryCost(SchemaExtension):
+        cost: int | None = None
+
+        def on_execute(self) -> Iterator[None]:
+            context = self.execution_context
+            try:
+                self.cost = query_cost(
+                    context.schema._schema,
+                    context.graphql_document,
+                    context.operation_name,
+                    context.variables,
+                )
+            except Exception:
+                # Errors raised in extension hooks bypass MaskErrors: mask this one here.
+                log.exception("query cost estimate failed")
+                context.result = _refusal("Unexpected error.", {})
+                yield
+                return
+            if self.cost > maximum:
+                context.result = _refusal(
+                    f"Query cost {self.cost} exceeds the maximum of {maximum}: ask for "
+                    "smaller pages or fewer nested fields.",
+                    {"code": "QUERY_TOO_COSTLY", "cost": self.cost, "maximumCost": maximum},
+                )
+            yield
+
+        def get_results(self) -> dict[str, Any]:
+            if self.cost is None:
+                return {}
+            return {"cost": {"requestedQueryCost": self.cost, "maximumAvailable": maximum}}
+
+    return QueryCost
