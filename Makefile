@@ -33,4 +33,4 @@ schema: $(STAMP)
 	$(BIN)/python -m schema.export > schema/schema.graphql
 
 clean:
-	rm -rf $(VENV) .pgdata .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pgdata .pytest_cache .mypy_cache .ruff_cache .ci/node_modules

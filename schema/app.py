@@ -1,4 +1,5 @@
-"""The ASGI application: GraphQL at /graphql, health probes, one engine per process."""
+"""The ASGI application: GraphQL at /graphql (over HTTP as schema/http.py says), GraphiQL's
+files at /graphiql-assets/, health probes, one engine per process."""
 
 from __future__ import annotations
 
@@ -8,23 +9,23 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-from strawberry.asgi import GraphQL
+from starlette.routing import BaseRoute, Route
 
 from db.engine import create_engine, current_revision, head_revision
 from db.repositories import SqlUnitOfWork
 from resolvers.context import Context
+from schema.http import GraphQLOverHTTP, graphiql_assets
 from schema.root import build_schema
 from schema.settings import Settings
 
 
-class AllocationGraphQL(GraphQL[Context, None]):
+class AllocationGraphQL(GraphQLOverHTTP[Context]):
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
-        super().__init__(
-            build_schema(settings), graphql_ide="graphiql" if settings.graphiql else None
-        )
+        super().__init__(build_schema(settings), graphiql=settings.graphiql)
         self.engine = engine
 
     async def get_context(self, request: Any, response: Any) -> Context:
@@ -58,11 +59,23 @@ def create_app(settings: Settings) -> Starlette:
         yield
         await engine.dispose()
 
+    routes: list[BaseRoute] = [
+        Route("/graphql", graphql),  # any method: the view answers 405 itself
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+    ]
+    if settings.graphiql:
+        routes.append(graphiql_assets())
     app = Starlette(
-        routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
+        routes=routes,
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["content-type", "accept", "authorization"],
+                max_age=600,
+            )
         ],
         lifespan=lifespan,
     )
