@@ -48,9 +48,19 @@ class Loaders:
         """Rows of kind whose column equals the key (a list per key)."""
 
         async def fetch(keys: Collection[Any]) -> Rows:
-            return await self.reader.where_in(kind, column, keys)
+            rows = await self.reader.where_in(kind, column, keys)
+            if column != "id":
+                self.prime(kind, rows)
+            return rows
 
         return self._get((kind, column), lambda: DataLoader(_grouping(fetch, column)))
+
+    def prime(self, kind: str, rows: Rows) -> None:
+        """Rows already read by another key answer later look-ups by id, so a child
+        asking for its parent (an allocation line's order line) costs no query."""
+        by_id = self.by(kind)
+        for row in rows:
+            by_id.prime(row["id"], [row])
 
     async def one(self, kind: str, pk: int) -> RowMapping | None:
         rows = await self.by(kind).load(pk)

@@ -227,21 +227,28 @@ async def _backorder_payload(info: Info, backorder_id: int, order_id: int) -> Ba
 
 
 async def cancel_backorder(
-    info: Info, id: strawberry.ID, reason: str | None = None
+    info: Info, id: strawberry.ID, reason: str | None = None, expected_version: int | None = None
 ) -> BackorderPayload:
+    """expectedVersion (the order's) is optional, as on every order mutation."""
     try:
         backorder_id = require_pk(id, "Backorder")
-        order_id = await orders.cancel_backorder(info.context.unit_of_work, backorder_id, reason)
+        order_id = await orders.cancel_backorder(
+            info.context.unit_of_work, backorder_id, reason, expected_version
+        )
     except DomainError as error:
         return BackorderPayload(errors=[user_error(error)])
     return await _backorder_payload(info, backorder_id, order_id)
 
 
-async def delete_backorder(info: Info, id: strawberry.ID) -> BackorderPayload:
+async def delete_backorder(
+    info: Info, id: strawberry.ID, expected_version: int | None = None
+) -> BackorderPayload:
     """The payload's backorder is null, since it is gone; its order is returned."""
     try:
         backorder_id = require_pk(id, "Backorder")
-        order_id = await orders.delete_backorder(info.context.unit_of_work, backorder_id)
+        order_id = await orders.delete_backorder(
+            info.context.unit_of_work, backorder_id, expected_version
+        )
     except DomainError as error:
         return BackorderPayload(errors=[user_error(error)])
     return await _backorder_payload(info, backorder_id, order_id)

@@ -74,25 +74,25 @@ async def location(info: Info, code: str) -> Location | None:
     return Location.from_row(rows[0]) if rows else None
 
 
-def _cursor(pk: int) -> str:
-    return base64.b64encode(f"cursor:{pk}".encode()).decode()
+def _cursor(kind: str, pk: int) -> str:
+    return base64.b64encode(f"{kind}Cursor:{pk}".encode()).decode()
 
 
 def _invalid(message: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": "INVALID_INPUT"})
 
 
-def _cursor_pk(cursor: str | None) -> int | None:
+def _cursor_pk(kind: str, cursor: str | None) -> int | None:
     if cursor is None:
         return None
     parsed = parse_global_id(cursor)
-    if parsed is None or parsed[0] != "cursor":
-        raise _invalid("That is not a cursor this API gave out.")
+    if parsed is None or parsed[0] != f"{kind}Cursor":
+        raise _invalid("That is not a cursor this connection gave out.")
     return parsed[1]
 
 
 def _window(
-    first: int | None, after: str | None, last: int | None, before: str | None
+    kind: str, first: int | None, after: str | None, last: int | None, before: str | None
 ) -> PageWindow:
     """Relay's arguments as a window: `first` (after `after`) or `last` (before `before`)."""
     if first is not None and last is not None:
@@ -102,8 +102,8 @@ def _window(
             raise _invalid(f"{name} must be between 0 and {MAX_PAGE}.")
     return PageWindow(
         size=last if last is not None else first if first is not None else DEFAULT_PAGE,
-        after=_cursor_pk(after),
-        before=_cursor_pk(before),
+        after=_cursor_pk(kind, after),
+        before=_cursor_pk(kind, before),
         backwards=last is not None,
     )
 
@@ -112,7 +112,8 @@ async def _page(
     info: Info, cls: type[T], filters: Sequence[ColumnElement[bool]], window: PageWindow
 ) -> Connection[T]:
     page = await Reader(info.context.engine).page(cls.kind, filters, window)
-    edges = [Edge(cursor=_cursor(row["id"]), node=cls.from_row(row)) for row in page.rows]
+    info.context.loaders.prime(cls.kind, page.rows)
+    edges = [Edge(cursor=_cursor(cls.kind, row["id"]), node=cls.from_row(row)) for row in page.rows]
     return Connection(
         edges=edges, total_count=page.total,
         page_info=PageInfo(
@@ -139,7 +140,9 @@ async def sales_orders(
     clauses = OrderFilter(
         f.status.value if f.status else None, f.customer, f.sku, f.created_after, f.created_before
     ).clauses()
-    return await _page(info, SalesOrder, clauses, _window(first, after, last, before))
+    return await _page(
+        info, SalesOrder, clauses, _window(SalesOrder.kind, first, after, last, before)
+    )
 
 
 async def items(
@@ -150,7 +153,7 @@ async def items(
     last: int | None = None,
     before: str | None = None,
 ) -> Connection[Item]:
-    return await _page(info, Item, [], _window(first, after, last, before))
+    return await _page(info, Item, [], _window(Item.kind, first, after, last, before))
 
 
 async def backorders(
@@ -166,7 +169,7 @@ async def backorders(
         info,
         Backorder,
         backorder_filter(status.value if status else None),
-        _window(first, after, last, before),
+        _window(Backorder.kind, first, after, last, before),
     )
 
 
@@ -186,5 +189,5 @@ async def inventory(
         info,
         InventoryBalance,
         inventory_filter(sku, location_code, in_stock_only),
-        _window(first, after, last, before),
+        _window(InventoryBalance.kind, first, after, last, before),
     )

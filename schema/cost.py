@@ -90,17 +90,27 @@ class _Estimate:
         if not isinstance(inner, Composite):
             return 0
         if inner.name.endswith("Connection"):
-            size = arguments.get("first") or arguments.get("last") or DEFAULT_PAGE
-            return 1 + self.selections(inner, node.selection_set, int(size))
-        if "ids" in arguments:
-            count = len(arguments["ids"] or [])
-        elif not _is_list(definition.type):
+            return 1 + self.selections(inner, node.selection_set, self._page_size(arguments))
+        if not _is_list(definition.type):
             count = 1
+        elif isinstance(arguments.get("ids"), list):  # nodes(ids): one per id
+            count = len(arguments["ids"])
         elif parent.name.endswith("Connection"):  # edges and nodes: one per row of the page
             count = page
         else:
             count = LIST_ESTIMATE
         return count * (1 + self.selections(inner, node.selection_set, page))
+
+    @staticmethod
+    def _page_size(arguments: Mapping[str, Any]) -> int:
+        """first or last as asked (0 included), else the default. A size the resolver
+        will refuse (negative, too large, not a number) is costed at its absolute value
+        so it can never lower the total."""
+        for name in ("first", "last"):
+            size = arguments.get(name)
+            if isinstance(size, int):
+                return abs(size)
+        return DEFAULT_PAGE
 
     def _arguments(self, node: FieldNode) -> dict[str, Any]:
         return {
@@ -124,7 +134,14 @@ def query_cost(
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
-    return _Estimate(schema, fragments, variables or {}).selections(
+    # A variable left out takes its default from the document, as execution will.
+    values = {
+        d.variable.name.value: value_from_ast_untyped(d.default_value)
+        for d in operation.variable_definitions or ()
+        if d.default_value is not None
+    }
+    values.update(variables or {})
+    return _Estimate(schema, fragments, values).selections(
         root, operation.selection_set, DEFAULT_PAGE
     )
 

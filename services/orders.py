@@ -40,14 +40,18 @@ async def _change_order(
     order_id: int,
     expected_version: int | None,
     decide: Callable[[UnitOfWork, SalesOrder], Awaitable[T]],
+    order_field: tuple[str, ...] = ("id",),
 ) -> T:
-    """Load the order, let `decide` change it (and stock), save, commit; retry on conflict."""
+    """Load the order, let `decide` change it (and stock), save, commit; retry on conflict.
+
+    order_field names the argument that gave the order, for a NOT_FOUND.
+    """
 
     async def attempt() -> T:
         async with uow_factory() as uow:
             order = await uow.orders.get(order_id)
             if order is None:
-                raise not_found("Sales order", ("id",))
+                raise not_found("Sales order", order_field)
             order.check_version(expected_version)
             result = await decide(uow, order)
             if order.changes:  # a no-op (nothing left to allocate) keeps the version
@@ -56,9 +60,11 @@ async def _change_order(
             return result
 
     async def conflict() -> Exception:
+        # The retry budget is spent: the client's expectedVersion is only at fault
+        # when it sent one.
         async with uow_factory() as uow:
             current = await uow.orders.current_version(order_id)
-        return version_conflict(current or 0)
+        return version_conflict(current or 0, ("expectedVersion",) if expected_version else ())
 
     return await retrying(attempt, conflict)
 
@@ -112,7 +118,9 @@ async def add_sales_order_line(
         order.add_line(item.id, item.serialized, quantity)
         return order.id
 
-    return await _change_order(uow_factory, order_id, expected_version, decide)
+    return await _change_order(
+        uow_factory, order_id, expected_version, decide, order_field=("salesOrderId",)
+    )
 
 
 async def _order_of_line(uow_factory: UnitOfWorkFactory, line_id: int) -> int:
@@ -216,20 +224,25 @@ async def _order_of_backorder(uow_factory: UnitOfWorkFactory, backorder_id: int)
 
 
 async def cancel_backorder(
-    uow_factory: UnitOfWorkFactory, backorder_id: int, reason: str | None = None
+    uow_factory: UnitOfWorkFactory,
+    backorder_id: int,
+    reason: str | None = None,
+    expected_version: int | None = None,
 ) -> int:
     async def decide(uow: UnitOfWork, order: SalesOrder) -> int:
         order.cancel_backorder(backorder_id, reason)
         return order.id
 
     order_id = await _order_of_backorder(uow_factory, backorder_id)
-    return await _change_order(uow_factory, order_id, None, decide)
+    return await _change_order(uow_factory, order_id, expected_version, decide)
 
 
-async def delete_backorder(uow_factory: UnitOfWorkFactory, backorder_id: int) -> int:
+async def delete_backorder(
+    uow_factory: UnitOfWorkFactory, backorder_id: int, expected_version: int | None = None
+) -> int:
     async def decide(uow: UnitOfWork, order: SalesOrder) -> int:
         order.delete_backorder(backorder_id)
         return order.id
 
     order_id = await _order_of_backorder(uow_factory, backorder_id)
-    return await _change_order(uow_factory, order_id, None, decide)
+    return await _change_order(uow_factory, order_id, expected_version, decide)

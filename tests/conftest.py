@@ -7,9 +7,10 @@ on that server; without it an embedded, throwaway PostgreSQL is started.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -80,14 +81,33 @@ def uow(engine: AsyncEngine) -> UnitOfWorkFactory:
     return lambda: SqlUnitOfWork(engine)
 
 
+AppClient = Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
 @pytest.fixture
-async def client(database_url: str, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+def app_client(database_url: str, engine: AsyncEngine) -> AppClient:
+    """Opens in-process HTTP to a real ASGI app built with these settings overrides."""
+
+    @contextlib.asynccontextmanager
+    async def open_client(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        values: dict[str, Any] = {"database_url": database_url, "pool_size": 5, **overrides}
+        settings = Settings(_env_file=None, **values)
+        app = create_app(settings)
+        transport = httpx.ASGITransport(app=app)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+                yield http
+        finally:
+            await app.state.engine.dispose()
+
+    return open_client
+
+
+@pytest.fixture
+async def client(app_client: AppClient) -> AsyncIterator[httpx.AsyncClient]:
     """In-process HTTP through the real ASGI app (its own engine and pool)."""
-    app = create_app(Settings(_env_file=None, database_url=database_url, pool_size=5))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield client
-    await app.state.engine.dispose()
+    async with app_client() as http:
+        yield http
 
 
 class GraphQLClient:

@@ -48,10 +48,10 @@ def require_positive(quantity: int, field: tuple[str, ...]) -> None:
         )
 
 
-def version_conflict(current: int) -> DomainError:
+def version_conflict(current: int, field: tuple[str, ...] = ("expectedVersion",)) -> DomainError:
     return DomainError(
         ErrorCode.VERSION_CONFLICT,
         f"The sales order has changed; its current version is {current}.",
-        ("expectedVersion",),
+        field,
         current_version=current,
     )

@@ -572,7 +572,7 @@ async def test_allocating_packing_or_adding_to_an_unknown_order_is_not_found(
         ErrorCode.NOT_FOUND, orders.add_sales_order_line(uow, UNKNOWN_ID, "WIDGET", 1, None)
     )
 
-    assert error.field == ("id",)
+    assert error.field == ("salesOrderId",)  # the argument that named the order
     assert await count(engine, "sales_order_lines") == 0
     assert await balance(engine, "L1") == Balance(5, 0, 2)
 
@@ -790,6 +790,24 @@ async def test_cancelling_a_backorder_moves_its_remaining_to_the_lines_quantity_
     ]
     order = await reload(uow, order_id)
     assert order.open_demand(order.lines[0]) == 0
+
+
+async def test_cancelling_or_deleting_a_backorder_with_a_stale_version_changes_nothing(
+    uow: UnitOfWorkFactory, engine: AsyncEngine
+) -> None:
+    order_id, _, backorder_id = await short_order(uow, engine)
+    version = (await reload(uow, order_id)).version
+
+    for call in (
+        orders.cancel_backorder(uow, backorder_id, None, expected_version=version - 1),
+        orders.delete_backorder(uow, backorder_id, expected_version=version - 1),
+    ):
+        error = await fails(ErrorCode.VERSION_CONFLICT, call)
+        assert (error.current_version, error.field) == (version, ("expectedVersion",))
+
+    assert await rows(engine, "SELECT status FROM backorders") == [("OPEN",)]
+    await orders.cancel_backorder(uow, backorder_id, None, expected_version=version)
+    assert (await reload(uow, order_id)).version == version + 1
 
 
 async def test_a_cancelled_backorder_is_not_recreated_when_stock_arrives_short(
