@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.expression import Executable
 
 from db import tables as t
+from db.errors import reporting_lost_connections
 
 _balance = t.InventoryBalance
 _link = t.PackedLineAllocation
@@ -61,7 +62,7 @@ class Reader:
         self.engine = engine
 
     async def rows(self, stmt: Executable) -> list[RowMapping]:
-        async with self.engine.connect() as conn:
+        async with reporting_lost_connections(), self.engine.connect() as conn:
             return list((await conn.execute(stmt)).mappings())
 
     async def where_in(self, kind: str, column: str, keys: Collection[object]) -> list[RowMapping]:
@@ -102,7 +103,7 @@ class Reader:
         # Going backwards reads the ids just before `before`, newest first, then turns
         # them around; one row more than asked tells whether there is more.
         order = table.c.id.desc() if window.backwards else table.c.id
-        async with self.engine.connect() as conn:
+        async with reporting_lost_connections(), self.engine.connect() as conn:
             rows = list(
                 (await conn.execute(stmt.order_by(order).limit(window.size + 1))).mappings()
             )

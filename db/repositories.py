@@ -17,6 +17,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db import tables as t
+from db.errors import (
+    RACE_SQLSTATES,
+    connection_lost,
+    reporting_lost_connections,
+    sqlstate,
+    unavailable,
+)
 from services.domain.errors import DomainError, ErrorCode
 from services.domain.order import (
     AllocationLine,
@@ -32,13 +39,6 @@ from services.domain.order import (
 )
 from services.domain.planner import StockCandidate
 from services.ports import BalanceRecord, ConcurrentChange, ItemRecord
-
-# serialization_failure, deadlock_detected: the transaction lost a race; run it again.
-RETRYABLE_SQLSTATES = {"40001", "40P01"}
-
-
-def sqlstate(error: BaseException) -> str | None:
-    return getattr(getattr(error, "orig", None), "sqlstate", None)
 
 
 class SqlCatalog:
@@ -444,8 +444,9 @@ class SqlUnitOfWork:
         self.engine = engine
 
     async def __aenter__(self) -> Self:
-        self.conn = await self.engine.connect()
-        await self.conn.begin()
+        async with reporting_lost_connections():
+            self.conn = await self.engine.connect()
+            await self.conn.begin()
         self.catalog = SqlCatalog(self.conn)
         self.stock = SqlStock(self.conn)
         self.orders = SqlOrders(self.conn)
@@ -460,10 +461,15 @@ class SqlUnitOfWork:
         try:
             if self.conn.in_transaction():
                 await self.conn.rollback()
+        except Exception:
+            if exc is None or not connection_lost(exc):
+                raise  # a rollback failing on a live connection is news
         finally:
             await self.conn.close()
-        if isinstance(exc, DBAPIError) and sqlstate(exc) in RETRYABLE_SQLSTATES:
+        if isinstance(exc, DBAPIError) and sqlstate(exc) in RACE_SQLSTATES:
             raise ConcurrentChange(str(sqlstate(exc))) from exc
+        if exc is not None and connection_lost(exc):
+            raise unavailable() from exc
 
     async def commit(self) -> None:
         await self.conn.commit()

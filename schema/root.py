@@ -30,6 +30,7 @@ from schema.types import (
     Node,
     SalesOrder,
 )
+from services.domain.errors import DomainError
 
 
 @strawberry.type
@@ -62,10 +63,13 @@ class Mutation:
 
 
 def _is_unexpected(error: GraphQLError) -> bool:
-    """Mask errors raised by our code unless they are GraphQL errors we meant to
-    show; the client's own mistakes (syntax, validation) stay readable. Strawberry
-    has already logged each one with its traceback (logger strawberry.execution)."""
-    return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
+    """Mask errors raised by our code unless they are GraphQL errors or domain errors
+    we meant to show (UNAVAILABLE reaches queries this way, its code in extensions);
+    the client's own mistakes (syntax, validation) stay readable. Strawberry has
+    already logged each one with its traceback (logger strawberry.execution)."""
+    return error.original_error is not None and not isinstance(
+        error.original_error, GraphQLError | DomainError
+    )
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:

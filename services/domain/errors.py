@@ -18,6 +18,7 @@ class ErrorCode(StrEnum):
     BACKORDER_NOT_OPEN = "BACKORDER_NOT_OPEN"
     LINE_HAS_ALLOCATIONS = "LINE_HAS_ALLOCATIONS"
     VERSION_CONFLICT = "VERSION_CONFLICT"
+    UNAVAILABLE = "UNAVAILABLE"  # the database could not be reached: retry shortly
 
 
 class DomainError(Exception):
@@ -35,6 +36,12 @@ class DomainError(Exception):
         self.message = message
         self.field = field
         self.current_version = current_version
+
+    @property
+    def extensions(self) -> dict[str, str]:
+        """Where a query (not a payload) reports it, graphql-core copies this into
+        the GraphQL error's extensions, so the client sees the code there."""
+        return {"code": self.code.value}
 
 
 def not_found(what: str, field: tuple[str, ...]) -> DomainError:

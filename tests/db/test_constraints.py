@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.repositories import sqlstate
+from db.errors import sqlstate
 from db.tables import Base
 
 CHECK = "23514"
