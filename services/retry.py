@@ -50,5 +50,8 @@ async def retrying(
                 log.warning("retry budget of %d attempts spent", policy.attempts)
                 raise await on_exhausted() from None
             retry_count += 1
-            await asyncio.sleep(policy.delay(attempt))
+            wait = policy.delay(attempt)
+            # One line per retry, so runs over several processes can count them.
+            log.info("conflict on attempt %d; retrying in %.1f ms", attempt + 1, wait * 1000)
+            await asyncio.sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover
