@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from db.engine import create_engine, current_revision, head_revision
@@ -21,6 +21,7 @@ from resolvers.context import Context
 from schema.http import GraphQLOverHTTP, graphiql_assets
 from schema.root import build_schema
 from schema.settings import Settings
+from services import retry
 
 
 class AllocationGraphQL(GraphQLOverHTTP[Context]):
@@ -30,6 +31,16 @@ class AllocationGraphQL(GraphQLOverHTTP[Context]):
 
     async def get_context(self, request: Any, response: Any) -> Context:
         return Context(self.engine, lambda: SqlUnitOfWork(self.engine), request, response)
+
+
+async def metrics(_: Request) -> Response:
+    """This process's counters in Prometheus' text format (METRICS=true; bench/ reads it)."""
+    return PlainTextResponse(
+        "# HELP allocation_internal_retries_total Units of work run again after losing a race.\n"
+        "# TYPE allocation_internal_retries_total counter\n"
+        f"allocation_internal_retries_total {retry.retry_count}\n",
+        media_type="text/plain; version=0.0.4",
+    )
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -66,6 +77,8 @@ def create_app(settings: Settings) -> Starlette:
     ]
     if settings.graphiql:
         routes.append(graphiql_assets())
+    if settings.metrics:
+        routes.append(Route("/metrics", metrics))
     app = Starlette(
         routes=routes,
         middleware=[

@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     introspection: bool = Field(True, description="GraphiQL exploration needs it.")
     pool_size: int = Field(10, ge=1)
     log_level: str = "info"
+    metrics: bool = Field(
+        False, description="Serve GET /metrics (internal retries, Prometheus text): for bench/."
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description='Origins a browser may call from, e.g. ["http://localhost:5173"].',
