@@ -1,0 +1,1 @@
+"""The benchmark: `make bench` (bench/run.py says what it does)."""

@@ -1,0 +1,136 @@
+"""Faults under load, each followed by the checker: backends killed, the API process
+killed with SIGKILL, PostgreSQL restarted. Nothing half-written may survive, and the
+server must serve again by itself within seconds.
+
+The restart needs a PostgreSQL of the test's own (the rest of the suite shares the
+run's server), so that test starts an embedded one in every configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db.engine import create_engine
+from tests.load import faults
+from tests.load.conftest import load_and_check
+from tests.load.server import LiveServer, OwnPostgres, fresh_database, own_postgres
+from tests.load.workload import READING_THE_PAYLOAD, Config, Fault, LoadReport, Outcome
+
+CLIENTS, OPS, SECONDS = 32, 250, 10
+
+
+def unavailable(report: LoadReport) -> int:
+    """Answers that said UNAVAILABLE: in a mutation's payload, or a query's extensions."""
+    mutations = [
+        op
+        for op in report.mutations(Outcome.UNKNOWN)
+        if op.code is not None and op.code.startswith("UNAVAILABLE")
+    ]
+    return len(mutations) + report.queries["UNAVAILABLE"]
+
+
+def assert_unavailable_in_payloads(report: LoadReport) -> None:
+    """A mutation caught by a lost connection says UNAVAILABLE in its payload's errors
+    (README, "Lost connections"), also when the change was committed and reading its
+    result failed. Only a nested object of the payload, which GraphQL resolves after
+    the mutation has answered, may carry UNAVAILABLE as a GraphQL error on its path;
+    never the mutation's own field."""
+    codes = {op.code for op in report.mutations(Outcome.UNKNOWN)}
+    assert codes <= {"UNAVAILABLE", READING_THE_PAYLOAD}, report.summary()
+
+
+def assert_recovered(report: LoadReport, within: float) -> None:
+    for event in report.faults:
+        assert event.recovered_after is not None, report.summary()
+        assert event.recovered_after < within, report.summary()
+
+
+async def test_killed_backends_give_unavailable_and_the_server_recovers_by_itself(
+    live: LiveServer, engine: AsyncEngine, database_url: str
+) -> None:
+    supervisor, workers = live.process, live.worker_pids()
+    kill = faults.terminate_backends(database_url)
+    config = Config(
+        clients=CLIENTS,
+        max_ops=OPS,
+        seconds=SECONDS,
+        seed=4,
+        faults=[Fault("pg_terminate_backend", at, kill) for at in (0.2, 0.4, 0.6)],
+    )
+
+    report = await load_and_check(live, engine, config, "fault (a): backends terminated x3")
+
+    assert report.violations == [], report.summary()
+    # Never "Unexpected error.": every request caught got UNAVAILABLE, and nothing else
+    # failed for want of an answer (the server itself never went away).
+    assert report.unexpected == [], report.summary()
+    assert_unavailable_in_payloads(report)
+    assert len(report.faults) == 3, report.summary()
+    assert unavailable(report) > 0, report.summary()
+    assert_recovered(report, within=5)
+    # No restart: the same processes serve on.
+    assert (live.process, live.worker_pids()) == (supervisor, workers)
+
+
+async def test_a_server_killed_with_sigkill_mid_load_leaves_nothing_half_done(
+    live: LiveServer, engine: AsyncEngine
+) -> None:
+    config = Config(
+        clients=CLIENTS,
+        max_ops=OPS,
+        seconds=SECONDS,
+        seed=5,
+        faults=[
+            Fault("SIGKILL one worker", 0.25, faults.kill_worker(live)),
+            Fault("SIGKILL the server", 0.5, faults.kill_server(live)),
+        ],
+    )
+
+    report = await load_and_check(live, engine, config, "fault (b): API processes killed")
+
+    assert report.violations == [], report.summary()
+    assert report.unexpected == [], report.summary()
+    assert len(report.faults) == 2, report.summary()
+    # Requests were cut off in flight: their outcome is unknown to the client, and the
+    # checker found each either wholly applied or not at all.
+    # The database stayed up: no UNAVAILABLE, only requests cut off with their process.
+    cut_off = report.mutations(Outcome.UNKNOWN)
+    assert cut_off, report.summary()
+    assert all((op.code or "").startswith("transport:") for op in cut_off), report.summary()
+    assert_recovered(report, within=5)
+
+
+@pytest.fixture(scope="module")
+def own_database() -> Iterator[tuple[OwnPostgres, str]]:
+    with own_postgres("load-restart") as postgres, fresh_database(postgres.url, "load") as url:
+        yield postgres, url
+
+
+async def test_postgres_restarted_under_load_is_unavailable_for_a_moment_then_serves(
+    own_database: tuple[OwnPostgres, str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    postgres, url = own_database
+    log = tmp_path_factory.mktemp("restart") / "server.log"
+    engine = create_engine(url, pool_size=1)
+    try:
+        with LiveServer(url, log, workers=2) as live:
+            config = Config(
+                clients=CLIENTS,
+                max_ops=OPS,
+                seconds=SECONDS,
+                seed=6,
+                faults=[Fault("PostgreSQL restart", 0.4, faults.restart_postgres(postgres))],
+            )
+            report = await load_and_check(live, engine, config, "fault (c): PostgreSQL restarted")
+    finally:
+        await engine.dispose()
+
+    assert report.violations == [], report.summary()
+    assert report.unexpected == [], report.summary()
+    assert_unavailable_in_payloads(report)
+    assert len(report.faults) == 1, report.summary()
+    assert unavailable(report) > 0, report.summary()
+    assert_recovered(report, within=10)

@@ -1,0 +1,187 @@
+"""SPEC section 5 under real load: the server as deployed (uvicorn, 2 worker processes) and
+many concurrent HTTP clients, judged afterwards by tests/load/checker.py.
+
+Bounded in operations and time so that CI stays quick; `make soak` runs the same load
+and checker longer, with faults (tests/load/soak.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.load import checker
+from tests.load.conftest import REPORTS, load_and_check
+from tests.load.server import LiveServer
+from tests.load.workload import Config, Outcome, pk
+
+
+async def test_racing_clients_never_break_an_invariant(
+    live: LiveServer, engine: AsyncEngine
+) -> None:
+    report = await load_and_check(
+        live,
+        engine,
+        Config(clients=32, max_ops=400, seconds=12, seed=20260101),
+        "invariant load run (32 clients, 2 workers)",
+    )
+
+    assert report.violations == [], report.summary()
+    assert report.unexpected == [], report.summary()
+    # No faults here: every call got an answer, success or a domain error.
+    assert report.mutations(Outcome.UNKNOWN) == [], report.summary()
+    assert len(report.mutations(Outcome.OK)) > len(report.history) / 2, report.summary()
+    # The clients really collided: races inside the server, stale expectedVersions.
+    assert report.retries > 0, report.summary()
+    assert report.version_conflicts(guarded=True) > 0, report.summary()
+    # The checker had something to check in each of its ways.
+    for counted in (
+        "orders checked right after their last allocation",
+        "order versions checked",
+        "lines whose last update was checked",
+        "packed lines",
+        "allocation lines",
+    ):
+        assert report.checked[counted] > 0, (counted, report.summary())
+
+
+# -- helpers for the two focused races below ---------------------------------------------------
+
+
+async def gql(http: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:
+    response = await http.post("/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    assert "errors" not in body, body
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+async def stock(http: httpx.AsyncClient, sku: str, lot: str, location: str, quantity: int) -> None:
+    data = await gql(
+        http,
+        "mutation($i: AdjustInventoryInput!) { adjustInventory(input: $i) { errors { code } } }",
+        i={"sku": sku, "lotNumber": lot, "locationCode": location, "quantity": quantity},
+    )
+    assert data["adjustInventory"]["errors"] == []
+
+
+async def warehouse(http: httpx.AsyncClient, sku: str, *bins: str) -> None:
+    data = await gql(
+        http,
+        "mutation($i: CreateItemInput!) { createItem(input: $i) { errors { code } } }",
+        i={"sku": sku, "name": sku},
+    )
+    assert data["createItem"]["errors"] == []
+    for code in bins:
+        data = await gql(
+            http,
+            "mutation($i: CreateLocationInput!) { createLocation(input: $i) { errors { code } } }",
+            i={"code": code, "name": code},
+        )
+        assert data["createLocation"]["errors"] == []
+
+
+async def order(http: httpx.AsyncClient, sku: str, quantity: int) -> str:
+    data = await gql(
+        http,
+        "mutation($i: CreateSalesOrderInput!) { createSalesOrder(input: $i) { "
+        "salesOrder { id } errors { code } } }",
+        i={"customer": "C", "lines": [{"sku": sku, "quantity": quantity}]},
+    )
+    order_id: str = data["createSalesOrder"]["salesOrder"]["id"]
+    return order_id
+
+
+ALLOCATE = """mutation($id: ID!) { allocateOrder(id: $id) {
+  allocations { quantity }
+  salesOrder { lines { backorders { quantity quantityAllocated status } } }
+  errors { code message } } }"""
+
+
+async def test_64_clients_racing_for_50_units_of_one_balance(
+    live: LiveServer, engine: AsyncEngine
+) -> None:
+    limits = httpx.Limits(max_connections=80, max_keepalive_connections=80)
+    async with httpx.AsyncClient(base_url=live.url, timeout=60, limits=limits) as http:
+        await warehouse(http, "HOT-SKU", "BIN-1")
+        await stock(http, "HOT-SKU", "L1", "BIN-1", 50)
+        orders = await asyncio.gather(*(order(http, "HOT-SKU", 1) for _ in range(64)))
+        retries_before = live.retries()
+
+        answers = await asyncio.gather(*(gql(http, ALLOCATE, id=o) for o in orders))
+
+    retries = live.retries() - retries_before
+    payloads = [answer["allocateOrder"] for answer in answers]
+    # No VERSION_CONFLICT, no other error: internal contention is the server's to retry.
+    assert [p["errors"] for p in payloads] == [[]] * 64
+    allocated = sorted(sum(a["quantity"] for a in p["allocations"]) for p in payloads)
+    assert allocated == [0] * 14 + [1] * 50
+    backorders = [
+        bo for p in payloads for line in p["salesOrder"]["lines"] for bo in line["backorders"]
+    ]
+    assert backorders == [{"quantity": 1, "quantityAllocated": 0, "status": "OPEN"}] * 14
+    snapshot = await checker.read_snapshot(engine)
+    [balance] = snapshot.balances.values()
+    assert (balance.on_hand, balance.allocated) == (50, 50)
+    assert sorted(bo.status for bo in snapshot.backorders.values()) == ["OPEN"] * 14
+    assert checker.check(snapshot).violations == []
+    REPORTS.append(
+        f"hot SKU: 64 concurrent allocateOrder for 1 unit of a balance of 50: 50 allocated, "
+        f"14 backordered, 0 errors, {retries} internal retries"
+    )
+
+
+ORDER_STATE = "query($id: ID!) { salesOrder(id: $id) { version allocations { id } } }"
+REMOVE = """mutation($ids: [ID!]!, $v: Int) {
+  removeAllocationLines(ids: $ids, expectedVersion: $v) {
+    removedIds salesOrder { version } errors { code currentVersion } } }"""
+PACK = """mutation($id: ID!, $v: Int) { packAllocatedOrder(id: $id, expectedVersion: $v) {
+  packedLines { quantity } salesOrder { version } errors { code field currentVersion } } }"""
+
+
+async def test_a_client_packing_at_a_stale_version_gets_version_conflict_and_changes_nothing(
+    live: LiveServer, engine: AsyncEngine
+) -> None:
+    async with (
+        httpx.AsyncClient(base_url=live.url, timeout=30) as alice,
+        httpx.AsyncClient(base_url=live.url, timeout=30) as bob,
+    ):
+        await warehouse(alice, "WIDGET", "BIN-1", "BIN-2")
+        await stock(alice, "WIDGET", "L1", "BIN-1", 10)
+        await stock(alice, "WIDGET", "L2", "BIN-2", 10)
+        order_id = await order(alice, "WIDGET", 15)
+        allocated = await gql(alice, ALLOCATE, id=order_id)
+        assert [a["quantity"] for a in allocated["allocateOrder"]["allocations"]] == [10, 5]
+
+        # Both read the order at the same version v.
+        seen_by_alice = (await gql(alice, ORDER_STATE, id=order_id))["salesOrder"]
+        seen_by_bob = (await gql(bob, ORDER_STATE, id=order_id))["salesOrder"]
+        assert seen_by_alice == seen_by_bob
+        v = seen_by_alice["version"]
+
+        removed = await gql(alice, REMOVE, ids=[seen_by_alice["allocations"][0]["id"]], v=v)
+        assert removed["removeAllocationLines"]["errors"] == []
+        assert removed["removeAllocationLines"]["salesOrder"]["version"] == v + 1
+        before = await checker.read_snapshot(engine)
+
+        packed = await gql(bob, PACK, id=order_id, v=v)
+
+        assert packed["packAllocatedOrder"] == {
+            "packedLines": [],
+            "salesOrder": None,
+            "errors": [
+                {"code": "VERSION_CONFLICT", "field": ["expectedVersion"], "currentVersion": v + 1}
+            ],
+        }
+        assert await checker.read_snapshot(engine) == before  # nothing changed
+        assert checker.check(before).violations == []
+
+        # Bob reads again and packs what is left, at the version he was told.
+        again = await gql(bob, PACK, id=order_id, v=v + 1)
+        assert again["packAllocatedOrder"]["errors"] == []
+        assert [p["quantity"] for p in again["packAllocatedOrder"]["packedLines"]] == [5]
+    assert (await checker.read_snapshot(engine)).orders[pk(order_id)].version == v + 2

@@ -1,0 +1,631 @@
+"""The load: concurrent clients issue a seeded random mix of mutations against a live server
+over HTTP and keep a history of what each one saw. tests/load/checker.py judges it.
+
+Jepsen's way: the clients know only what the API told them. Every mutation is recorded
+with its inputs, when it started and ended, and its outcome: OK (the payload had no
+errors), REJECTED (a domain error: nothing may have changed), UNKNOWN (UNAVAILABLE, a
+broken connection or a server killed mid-request: it may or may not have been applied)
+or REFUSED (the connection was never made: nothing was sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import httpx
+
+from resolvers.ids import parse_global_id, to_global_id
+
+# -- the history -----------------------------------------------------------------------------
+
+# A mutation whose payload answered but one of whose nested objects could not be read.
+READING_THE_PAYLOAD = "UNAVAILABLE (reading the payload)"
+
+
+class Outcome(StrEnum):
+    OK = "OK"
+    REJECTED = "REJECTED"
+    UNKNOWN = "UNKNOWN"
+    REFUSED = "REFUSED"
+
+
+@dataclass
+class Op:
+    """One mutation as its client saw it. Times are time.monotonic()."""
+
+    seq: int
+    client: int
+    name: str  # the GraphQL mutation
+    tag: str  # unique; sent where the API keeps it (customer, reason)
+    order_id: int | None  # the order it concerns, when the client knows it
+    args: dict[str, Any]
+    guarded: bool = False  # sent expectedVersion
+    start: float = 0.0
+    end: float = math.inf  # inf: the server may still be working on it
+    outcome: Outcome = Outcome.UNKNOWN
+    code: str | None = None  # the error code, or what broke
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.name}({self.args}) -> {self.outcome} {self.code or ''}".strip()
+
+
+@dataclass
+class FaultEvent:
+    name: str
+    start: float
+    end: float
+    detail: str
+    recovered_after: float | None = None  # seconds until a mutation started after it succeeded
+
+
+@dataclass
+class Fault:
+    """An action run once the run has gone `at` of the way (by operations or by time)."""
+
+    name: str
+    at: float
+    action: Callable[[], Awaitable[str]]
+
+
+@dataclass
+class Config:
+    clients: int = 32
+    max_ops: int = 600
+    seconds: float = 20.0
+    seed: int = 1
+    items: int = 3
+    guarded_share: float = 0.25  # order mutations sent with expectedVersion
+    query_share: float = 0.05  # reads mixed in, to see how queries fail under faults
+    request_timeout: float = 30.0
+    settle: int = 20  # orders allocated once more at the end, see Load.settle
+    faults: Sequence[Fault] = ()
+
+
+@dataclass
+class LoadReport:
+    config: Config
+    history: list[Op]
+    seconds: float = 0.0
+    queries: Counter[str] = field(default_factory=Counter)  # OK / UNAVAILABLE / ...
+    refused_attempts: int = 0  # connects refused (server down), tried again
+    unexpected: list[str] = field(default_factory=list)  # masked errors, 5xx, bad answers
+    server_errors: list[str] = field(default_factory=list)  # behind the masked ones
+    faults: list[FaultEvent] = field(default_factory=list)
+    retries: int = 0  # internal retries, from the server's log
+    violations: list[str] = field(default_factory=list)  # from the checker
+    checked: Counter[str] = field(default_factory=Counter)  # from the checker
+
+    def mutations(self, outcome: Outcome | None = None) -> list[Op]:
+        return [op for op in self.history if outcome is None or op.outcome is outcome]
+
+    def codes(self, outcome: Outcome) -> Counter[str]:
+        return Counter(op.code or "?" for op in self.mutations(outcome))
+
+    def version_conflicts(self, guarded: bool) -> int:
+        return sum(
+            1
+            for op in self.mutations(Outcome.REJECTED)
+            if op.code == "VERSION_CONFLICT" and op.guarded is guarded
+        )
+
+    def summary(self) -> str:
+        ok = len(self.mutations(Outcome.OK))
+        lines = [
+            f"{len(self.history)} mutations by {self.config.clients} clients in "
+            f"{self.seconds:.1f} s (seed {self.config.seed}): {ok} succeeded, "
+            f"{self.retries} internal retries, "
+            f"{self.version_conflicts(True)} VERSION_CONFLICT answers to expectedVersion, "
+            f"{self.version_conflicts(False)} without it (retry budget spent), "
+            f"{len(self.violations)} invariant violations",
+            "  rejected: " + _counts(self.codes(Outcome.REJECTED)),
+            "  unknown outcome: " + _counts(self.codes(Outcome.UNKNOWN)),
+            f"  queries: {_counts(self.queries)}; connects refused and retried: "
+            f"{self.refused_attempts}; unexpected answers: {len(self.unexpected)}",
+            "  checked: " + _counts(self.checked),
+        ]
+        for event in self.faults:
+            recovered = (
+                f"a mutation succeeded {event.recovered_after:.2f} s after"
+                if event.recovered_after is not None
+                else "no mutation succeeded after it"
+            )
+            lines.append(
+                f"  fault {event.name} at {event.start:.1f} s for "
+                f"{event.end - event.start:.2f} s ({event.detail}); {recovered}"
+            )
+        lines += [f"  VIOLATION {v}" for v in self.violations[:20]]
+        lines += [f"  UNEXPECTED {u}" for u in self.unexpected[:10]]
+        lines += [f"  SERVER ERROR {e}" for e in self.server_errors[:10]]
+        return "\n".join(lines)
+
+
+def _counts(counter: Counter[str]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counter.items())) or "none"
+
+
+# -- what the clients know ---------------------------------------------------------------------
+
+ORDER = (
+    "id version lines { id quantity } allocations { id quantityPacked } backorders { id status }"
+)
+ERRORS = "errors { code currentVersion }"
+
+CREATE_ITEM = "mutation($input: CreateItemInput!) { createItem(input: $input) { " + ERRORS + " } }"
+CREATE_LOCATION = (
+    "mutation($input: CreateLocationInput!) { createLocation(input: $input) { " + ERRORS + " } }"
+)
+CREATE_ORDER = (
+    "mutation($input: CreateSalesOrderInput!) { createSalesOrder(input: $input) { "
+    f"salesOrder {{ {ORDER} }} {ERRORS} }} }}"
+)
+UPDATE_LINE = (
+    "mutation($id: ID!, $q: Int!, $v: Int) { updateSalesOrderLine(id: $id, quantity: $q, "
+    f"expectedVersion: $v) {{ salesOrder {{ {ORDER} }} {ERRORS} }} }}"
+)
+ALLOCATE = (
+    "mutation($id: ID!, $v: Int) { allocateOrder(id: $id, expectedVersion: $v) { "
+    f"salesOrder {{ {ORDER} }} allocations {{ id quantity salesOrderLine {{ id }} "
+    f"balance {{ id }} }} {ERRORS} }} }}"
+)
+PACK = (
+    "mutation($id: ID!, $v: Int) { packAllocatedOrder(id: $id, expectedVersion: $v) { "
+    f"salesOrder {{ {ORDER} }} packedLines {{ id quantity }} {ERRORS} }} }}"
+)
+REMOVE = (
+    "mutation($ids: [ID!]!, $v: Int) { removeAllocationLines(ids: $ids, expectedVersion: $v) "
+    f"{{ salesOrder {{ {ORDER} }} removedIds {ERRORS} }} }}"
+)
+CANCEL = (
+    "mutation($id: ID!, $reason: String, $v: Int) { cancelBackorder(id: $id, reason: $reason, "
+    f"expectedVersion: $v) {{ salesOrder {{ {ORDER} }} backorder {{ id status }} {ERRORS} }} }}"
+)
+DELETE = (
+    "mutation($id: ID!, $v: Int) { deleteBackorder(id: $id, expectedVersion: $v) { "
+    f"salesOrder {{ {ORDER} }} {ERRORS} }} }}"
+)
+ADJUST = (
+    "mutation($input: AdjustInventoryInput!) { adjustInventory(input: $input) { "
+    f"balance {{ id }} adjustment {{ id quantity }} {ERRORS} }} }}"
+)
+READ_ORDER = (
+    "query($id: ID!) { salesOrder(id: $id) { id version status lines { quantityAllocated "
+    "quantityBackordered item { available } } } }"
+)
+
+LOTS = ("L1", "L2", "L3")
+LOCATIONS = ("BIN-1", "BIN-2")
+# Lot dates (of 2026), so that FEFO has choices to make: L2 expires, L1 and L3 do not.
+LOT_DATES = {
+    "L1": ("2026-01-01T00:00:00+00:00", None),
+    "L2": ("2026-01-02T00:00:00+00:00", "2026-09-01T00:00:00+00:00"),
+    "L3": ("2026-01-03T00:00:00+00:00", None),
+}
+
+
+def pk(global_id: str) -> int:
+    parsed = parse_global_id(global_id)
+    assert parsed is not None, global_id
+    return parsed[1]
+
+
+@dataclass
+class KnownOrder:
+    id: int
+    version: int
+    lines: dict[int, int]  # line id -> quantity
+    allocations: dict[int, bool]  # allocation line id -> packed
+    backorders: dict[int, str]  # backorder id -> status
+
+
+class World:
+    """What the clients have learnt from answers; shared (one event loop, no locks)."""
+
+    def __init__(self, skus: list[str]) -> None:
+        self.skus = skus
+        self.orders: dict[int, KnownOrder] = {}
+        self.order_ids: list[int] = []  # in the order they became known
+
+    def learn(self, order: dict[str, Any] | None) -> None:
+        if not order:
+            return
+        known = KnownOrder(
+            pk(order["id"]),
+            order["version"],
+            {pk(line["id"]): line["quantity"] for line in order["lines"]},
+            {pk(a["id"]): a["quantityPacked"] > 0 for a in order["allocations"]},
+            {pk(b["id"]): b["status"] for b in order["backorders"]},
+        )
+        before = self.orders.get(known.id)
+        if before is None:
+            self.order_ids.append(known.id)
+        if before is None or before.version <= known.version:  # answers may overtake
+            self.orders[known.id] = known
+
+    def pick(self, rng: random.Random) -> KnownOrder:
+        """Mostly one of the newest orders, so that clients keep meeting on the same ones
+        however long the run."""
+        ids = self.order_ids[-40:] if rng.random() < 0.8 else self.order_ids
+        return self.orders[rng.choice(ids)]
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+class Load:
+    def __init__(self, base_url: str, config: Config) -> None:
+        self.base_url = base_url
+        self.config = config
+        self.skus = [f"HOT-{i + 1}" for i in range(config.items)]
+        self.world = World(self.skus)
+        self.report = LoadReport(config, [])
+        self.issued = 0
+        self.t0 = time.monotonic()
+        self.deadline = math.inf
+        self.http: httpx.AsyncClient | None = None
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    async def _post(self, query: str, variables: dict[str, Any]) -> dict[str, Any] | str:
+        """The response body, or what went wrong on the way (a string). A refused
+        connect (the server is down) is tried again until it is up, since nothing was sent."""
+        assert self.http is not None
+        give_up = max(self.deadline, time.monotonic()) + 60
+        while True:
+            try:
+                response = await self.http.post(
+                    "/graphql", json={"query": query, "variables": variables}
+                )
+            except httpx.ConnectError:
+                self.report.refused_attempts += 1
+                if time.monotonic() > give_up:
+                    return "refused"
+                await asyncio.sleep(0.1)
+                continue
+            except httpx.TimeoutException as error:
+                return f"timeout:{type(error).__name__}"
+            except httpx.TransportError as error:
+                return f"transport:{type(error).__name__}"
+            if response.status_code != 200:
+                return f"http:{response.status_code}"
+            try:
+                body: dict[str, Any] = response.json()
+            except ValueError:
+                return "http:not-json"
+            return body
+
+    async def mutate(
+        self,
+        op: Op,
+        query: str,
+        variables: dict[str, Any],
+        on_ok: Callable[[dict[str, Any]], None],
+    ) -> dict[str, Any] | None:
+        """Send one mutation, record it in the history; the payload when it succeeded."""
+        self.report.history.append(op)
+        op.start = time.monotonic()
+        body = await self._post(query, variables)
+        end = time.monotonic()
+        if isinstance(body, str):
+            op.code = body
+            if body == "refused":
+                op.outcome, op.end = Outcome.REFUSED, end
+            elif not body.startswith("timeout"):
+                op.end = end  # the server answered or died: it is not working on it any more
+                if body.startswith("http"):
+                    self.report.unexpected.append(f"{op}: {body}")
+            return None
+        op.end = end
+        if body.get("errors"):
+            codes = {(e.get("extensions") or {}).get("code") for e in body["errors"]}
+            if codes != {"UNAVAILABLE"}:
+                op.code = "masked"
+                self.report.unexpected.append(f"{op}: {body['errors']}")
+                return None
+            # Below the mutation's own field: the mutation answered, and reading a
+            # nested object of its payload afterwards met the lost connection.
+            nested = all(len(e.get("path") or ()) > 1 for e in body["errors"])
+            op.code = READING_THE_PAYLOAD if nested else "UNAVAILABLE (GraphQL error)"
+            return None
+        payload: dict[str, Any] = body["data"][op.name]
+        if payload["errors"]:
+            error = payload["errors"][0]
+            op.code = error["code"]
+            op.outcome = Outcome.UNKNOWN if op.code == "UNAVAILABLE" else Outcome.REJECTED
+            if op.code == "VERSION_CONFLICT":
+                op.result["current_version"] = error["currentVersion"]
+            return None
+        op.outcome = Outcome.OK
+        self.world.learn(payload.get("salesOrder"))
+        on_ok(payload)
+        return payload
+
+    async def query(self, order_id: int) -> None:
+        body = await self._post(READ_ORDER, {"id": to_global_id("SalesOrder", order_id)})
+        if isinstance(body, str):
+            self.report.queries[body.partition(":")[0]] += 1
+            if body.startswith("http"):
+                self.report.unexpected.append(f"query: {body}")
+            return
+        if not body.get("errors"):
+            self.report.queries["OK"] += 1
+            return
+        codes = {(e.get("extensions") or {}).get("code") for e in body["errors"]}
+        if codes == {"UNAVAILABLE"}:
+            self.report.queries["UNAVAILABLE"] += 1
+        else:
+            self.report.queries["masked"] += 1
+            self.report.unexpected.append(f"query: {body['errors']}")
+
+    # -- the operations ----------------------------------------------------------------------
+
+    def new_op(self, client: int, name: str, order_id: int | None, **args: Any) -> Op:
+        seq = len(self.report.history) + 1
+        return Op(seq, client, name, f"op-{seq}", order_id, args)
+
+    def version(self, rng: random.Random, op: Op) -> int | None:
+        """The order's version as last seen, for a share of the calls."""
+        order = self.world.orders.get(op.order_id or 0)
+        if order is None or rng.random() >= self.config.guarded_share:
+            return None
+        op.guarded = True
+        op.args["expected_version"] = order.version
+        return order.version
+
+    async def create_order(self, rng: random.Random, client: int) -> None:
+        skus = rng.sample(self.skus, rng.randint(1, min(3, len(self.skus))))
+        lines = [(sku, rng.randint(1, 8)) for sku in skus]
+        op = self.new_op(client, "createSalesOrder", None, lines=lines)
+        op.args["customer"] = op.tag
+
+        def ok(payload: dict[str, Any]) -> None:
+            order = payload["salesOrder"]
+            op.order_id = pk(order["id"])
+            op.result["lines"] = {pk(line["id"]): line["quantity"] for line in order["lines"]}
+
+        variables = {
+            "input": {
+                "customer": op.tag,
+                "lines": [{"sku": sku, "quantity": q} for sku, q in lines],
+            }
+        }
+        await self.mutate(op, CREATE_ORDER, variables, ok)
+
+    async def update_line(self, rng: random.Random, client: int, order: KnownOrder) -> None:
+        line_id = rng.choice(sorted(order.lines))
+        quantity = rng.randint(1, 12)
+        op = self.new_op(client, "updateSalesOrderLine", order.id, line_id=line_id)
+        op.args["quantity"] = quantity
+        variables = {
+            "id": to_global_id("SalesOrderLine", line_id),
+            "q": quantity,
+            "v": self.version(rng, op),
+        }
+        await self.mutate(op, UPDATE_LINE, variables, lambda _: None)
+
+    async def allocate(
+        self, rng: random.Random, client: int, order: KnownOrder, guard: bool = True
+    ) -> None:
+        op = self.new_op(client, "allocateOrder", order.id)
+
+        def ok(payload: dict[str, Any]) -> None:
+            op.result["allocations"] = {
+                pk(a["id"]): (pk(a["salesOrderLine"]["id"]), pk(a["balance"]["id"]), a["quantity"])
+                for a in payload["allocations"]
+            }
+
+        version = self.version(rng, op) if guard else None
+        variables = {"id": to_global_id("SalesOrder", order.id), "v": version}
+        await self.mutate(op, ALLOCATE, variables, ok)
+
+    async def pack(self, rng: random.Random, client: int, order: KnownOrder) -> None:
+        op = self.new_op(client, "packAllocatedOrder", order.id)
+
+        def ok(payload: dict[str, Any]) -> None:
+            op.result["packed"] = {pk(p["id"]): p["quantity"] for p in payload["packedLines"]}
+
+        variables = {"id": to_global_id("SalesOrder", order.id), "v": self.version(rng, op)}
+        await self.mutate(op, PACK, variables, ok)
+
+    async def remove(self, rng: random.Random, client: int, order: KnownOrder) -> None:
+        # Mostly unpacked lines; packed and stale ones now and then give errors.
+        candidates = sorted(order.allocations)
+        unpacked = [a for a in candidates if not order.allocations[a]]
+        pool = unpacked if unpacked and rng.random() < 0.9 else candidates
+        ids = rng.sample(pool, rng.randint(1, min(3, len(pool))))
+        op = self.new_op(client, "removeAllocationLines", order.id, ids=ids)
+
+        def ok(payload: dict[str, Any]) -> None:
+            op.result["removed"] = [pk(i) for i in payload["removedIds"]]
+
+        variables = {
+            "ids": [to_global_id("Allocation", i) for i in ids],
+            "v": self.version(rng, op),
+        }
+        await self.mutate(op, REMOVE, variables, ok)
+
+    async def cancel_or_delete(
+        self, rng: random.Random, client: int, order: KnownOrder, cancel: bool
+    ) -> None:
+        open_ = [b for b, status in order.backorders.items() if status == "OPEN"]
+        pool = open_ if open_ and rng.random() < 0.9 else sorted(order.backorders)
+        backorder_id = rng.choice(sorted(pool))
+        name = "cancelBackorder" if cancel else "deleteBackorder"
+        op = self.new_op(client, name, order.id, backorder_id=backorder_id)
+        variables: dict[str, Any] = {
+            "id": to_global_id("Backorder", backorder_id),
+            "v": self.version(rng, op),
+        }
+        if cancel:
+            variables["reason"] = op.tag
+        await self.mutate(op, CANCEL if cancel else DELETE, variables, lambda _: None)
+
+    async def adjust(
+        self,
+        client: int,
+        sku: str,
+        lot: str,
+        location: str,
+        quantity: int,
+    ) -> None:
+        op = self.new_op(
+            client, "adjustInventory", None, sku=sku, lot=lot, location=location, quantity=quantity
+        )
+        received, expires = LOT_DATES[lot]
+
+        def ok(payload: dict[str, Any]) -> None:
+            op.result["adjustment_id"] = pk(payload["adjustment"]["id"])
+            op.result["balance_id"] = pk(payload["balance"]["id"])
+
+        variables = {
+            "input": {
+                "sku": sku,
+                "lotNumber": lot,
+                "locationCode": location,
+                "quantity": quantity,
+                "reason": op.tag,
+                "receivedAt": received,
+                "expiresAt": expires,
+            }
+        }
+        await self.mutate(op, ADJUST, variables, ok)
+
+    async def random_adjust(self, rng: random.Random, client: int) -> None:
+        quantity = rng.randint(1, 15) if rng.random() < 0.75 else -rng.randint(1, 5)
+        await self.adjust(
+            client, rng.choice(self.skus), rng.choice(LOTS), rng.choice(LOCATIONS), quantity
+        )
+
+    async def one(self, rng: random.Random, client: int) -> None:
+        """One random operation; falls back to creating or allocating where the chosen one
+        has nothing to work on."""
+        if not self.world.orders:
+            await self.create_order(rng, client)
+            return
+        order = self.world.pick(rng)
+        if rng.random() < self.config.query_share:
+            await self.query(order.id)
+            return
+        kind = rng.choices(
+            ["create", "update", "allocate", "pack", "remove", "cancel", "delete", "adjust"],
+            weights=[10, 12, 26, 10, 12, 6, 6, 13],
+        )[0]
+        if kind == "create":
+            await self.create_order(rng, client)
+        elif kind == "update" and order.lines:
+            await self.update_line(rng, client, order)
+        elif kind == "pack" and order.allocations:
+            await self.pack(rng, client, order)
+        elif kind == "remove" and order.allocations:
+            await self.remove(rng, client, order)
+        elif kind in ("cancel", "delete") and order.backorders:
+            await self.cancel_or_delete(rng, client, order, cancel=kind == "cancel")
+        elif kind == "adjust":
+            await self.random_adjust(rng, client)
+        else:
+            await self.allocate(rng, client, order)
+
+    # -- set-up, clients, faults -------------------------------------------------------------
+
+    async def setup(self) -> None:
+        """Items, locations and first stock; a few orders. Through the API, in the history."""
+        assert self.http is not None
+        for sku in self.skus:
+            await self._setup_call(CREATE_ITEM, "createItem", {"sku": sku, "name": sku})
+        for sequence, code in enumerate(LOCATIONS, start=1):
+            await self._setup_call(
+                CREATE_LOCATION,
+                "createLocation",
+                {"code": code, "name": code, "pickSequence": sequence},
+            )
+        for sku in self.skus:
+            for lot, location in (("L1", "BIN-1"), ("L2", "BIN-2")):
+                await self.adjust(0, sku, lot, location, 12)
+        rng = random.Random(f"{self.config.seed}-setup")
+        for _ in range(8):
+            await self.create_order(rng, 0)
+        failed = [op for op in self.report.history if op.outcome is not Outcome.OK]
+        assert not failed, failed
+
+    async def _setup_call(self, query: str, name: str, variables: dict[str, Any]) -> None:
+        body = await self._post(query, {"input": variables})
+        assert isinstance(body, dict), body
+        assert body.get("data"), body
+        assert not body["data"][name]["errors"], body
+
+    def _budget_left(self) -> bool:
+        return self.issued < self.config.max_ops and time.monotonic() < self.deadline
+
+    async def client(self, index: int) -> None:
+        rng = random.Random(f"{self.config.seed}-{index}")
+        while self._budget_left():
+            self.issued += 1
+            before = len(self.report.history)
+            await self.one(rng, index)
+            last = self.report.history[-1] if len(self.report.history) > before else None
+            if last is not None and last.outcome in (Outcome.UNKNOWN, Outcome.REFUSED):
+                await asyncio.sleep(rng.uniform(0.05, 0.2))  # as the README advises
+
+    async def faults(self) -> None:
+        """Each fault once, in turn; one the run ends before is left out of the report."""
+        for fault in sorted(self.config.faults, key=lambda f: f.at):
+            while (
+                self.issued < fault.at * self.config.max_ops
+                and time.monotonic() - self.t0 < fault.at * self.config.seconds
+            ):
+                if not self._budget_left():
+                    return
+                await asyncio.sleep(0.02)
+            start = time.monotonic()
+            detail = await fault.action()
+            self.report.faults.append(
+                FaultEvent(fault.name, start - self.t0, time.monotonic() - self.t0, detail)
+            )
+
+    async def run(self) -> LoadReport:
+        limits = httpx.Limits(
+            max_connections=self.config.clients + 8,
+            max_keepalive_connections=self.config.clients + 8,
+        )
+        async with httpx.AsyncClient(
+            base_url=self.base_url, timeout=self.config.request_timeout, limits=limits
+        ) as http:
+            self.http = http
+            await self.setup()
+            self.t0 = time.monotonic()
+            self.deadline = self.t0 + self.config.seconds
+            clients = [self.client(i) for i in range(1, self.config.clients + 1)]
+            await asyncio.gather(self.faults(), *clients)
+            await self.settle()
+            self.report.seconds = time.monotonic() - self.t0
+        self._recoveries()
+        return self.report
+
+    async def settle(self) -> None:
+        """Once the clients have stopped, allocate the newest orders once more, each by one
+        client (they race only for stock): the checker then sees lines right after their
+        order's last allocation, whatever the random mix left behind."""
+        rng = random.Random(f"{self.config.seed}-settle")
+        newest = [self.world.orders[i] for i in self.world.order_ids[-self.config.settle :]]
+        await asyncio.gather(*(self.allocate(rng, 0, order, guard=False) for order in newest))
+
+    def _recoveries(self) -> None:
+        for event in self.report.faults:
+            after = [
+                op.end - self.t0 - event.end
+                for op in self.report.history
+                if op.outcome is Outcome.OK and op.start - self.t0 >= event.end
+            ]
+            event.recovered_after = min(after) if after else None
+
+
+async def run_load(base_url: str, config: Config) -> LoadReport:
+    return await Load(base_url, config).run()
