@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint check schema clean
+.PHONY: run test lint check schema bench bench-smoke clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,23 @@ check: lint test
 ## Write the committed SDL from the live schema.
 schema: $(STAMP)
 	$(BIN)/python -m schema.export > schema/schema.graphql
+
+## Benchmarks (bench/): about 6 minutes; prints the table and writes docs/benchmarks.md.
+## Needs wrk (apt-get install -y wrk). PROFILE=allocate-2 (or another measurement) also
+## samples the server with py-spy (.venv/bin/pip install py-spy).
+bench: $(STAMP)
+	$(BIN)/python -m bench $(if $(PROFILE),--profile $(PROFILE))
+
+## The same at tiny sizes (about a minute), writing nothing: CI runs it so bench/ cannot rot.
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench --smoke
+
+.PHONY: soak
+## tests/load's load run and checker for 5 minutes with 64 clients, faults interleaved
+## (backends killed, API processes killed, PostgreSQL restarted). SOAK_SECONDS, SOAK_CLIENTS,
+## SOAK_SEED and SOAK_WORKERS change it. Prints the figures; fails on any violation.
+soak: $(STAMP)
+	$(BIN)/python -m tests.load.soak
 
 clean:
 	rm -rf $(VENV) .pgdata .pytest_cache .mypy_cache .ruff_cache .ci/node_modules

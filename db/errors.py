@@ -46,6 +46,8 @@ def connection_lost(error: BaseException) -> bool:
             "closed" in str(cause) or "does not exist" in str(cause)
         ):
             return True
+        if type(cause).__name__ == "InternalClientError" and "cannot switch to state" in str(cause):
+            return True  # asyncpg's protocol state after the connection was cut under it
     return False
 
 

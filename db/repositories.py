@@ -6,6 +6,7 @@ small aggregates explicitly, so the ORM's identity map would only add cost.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -39,6 +40,8 @@ from services.domain.order import (
 )
 from services.domain.planner import StockCandidate
 from services.ports import BalanceRecord, ConcurrentChange, ItemRecord
+
+log = logging.getLogger(__name__)
 
 
 class SqlCatalog:
@@ -462,8 +465,11 @@ class SqlUnitOfWork:
             if self.conn.in_transaction():
                 await self.conn.rollback()
         except Exception:
-            if exc is None or not connection_lost(exc):
-                raise  # a rollback failing on a live connection is news
+            # Nothing uncommitted survives a broken connection, so a failed rollback
+            # cannot leave writes behind: discard the connection and report what
+            # the unit of work itself ended with (or its result).
+            log.warning("rollback failed; discarding the connection", exc_info=True)
+            await self.conn.invalidate()
         finally:
             await self.conn.close()
         if isinstance(exc, DBAPIError) and sqlstate(exc) in RACE_SQLSTATES:

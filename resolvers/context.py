@@ -90,12 +90,16 @@ class Context:
     request: Request | None = None
     response: Response | None = None
     loaders: Loaders = field(init=False)
+    _changed_by: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(Reader(self.engine))
 
-    def after_change(self) -> Loaders:
-        """Fresh loaders, so a payload never shows rows cached before the change
-        (several mutations may run in one request)."""
-        self.loaders = Loaders(Reader(self.engine))
+    def after_change(self, mutation: str) -> Loaders:
+        """Fresh loaders once per mutation field (by its response key), so a payload
+        never shows rows cached before its change, while one payload's reads still
+        share their batches (several mutations may run in one request)."""
+        if self._changed_by != mutation:
+            self.loaders = Loaders(Reader(self.engine))
+            self._changed_by = mutation
         return self.loaders

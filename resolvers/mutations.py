@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import strawberry
 
-from resolvers.errors import require_pk, user_error
+from resolvers.errors import errors_in_payload, require_pk
 from schema.enums import AllocationStrategy
 from schema.errors import UserError
 from schema.inputs import (
@@ -50,7 +50,7 @@ T = TypeVar("T", bound=FromRow)
 
 async def _load(info: Info, cls: type[T], pks: Sequence[int]) -> list[T]:
     """Objects as committed: fresh loaders, so nothing cached before the change shows."""
-    groups = await info.context.after_change().by(cls.kind).load_many(pks)
+    groups = await info.context.after_change(str(info.path.key)).by(cls.kind).load_many(pks)
     return [cls.from_row(rows[0]) for rows in groups if rows]
 
 
@@ -59,53 +59,46 @@ async def _order(info: Info, pk: int) -> SalesOrder:
     return order
 
 
+@errors_in_payload(ItemPayload)
 async def create_item(info: Info, input: CreateItemInput) -> ItemPayload:
-    try:
-        item_id = await catalog.create_item(
-            info.context.unit_of_work, input.sku, input.name, input.serialized, input.unit
-        )
-    except DomainError as error:
-        return ItemPayload(errors=[user_error(error)])
+    item_id = await catalog.create_item(
+        info.context.unit_of_work, input.sku, input.name, input.serialized, input.unit
+    )
     (item,) = await _load(info, Item, [item_id])
     return ItemPayload(item=item)
 
 
+@errors_in_payload(LocationPayload)
 async def create_location(info: Info, input: CreateLocationInput) -> LocationPayload:
-    try:
-        location_id = await catalog.create_location(
-            info.context.unit_of_work, input.code, input.name, input.pick_sequence
-        )
-    except DomainError as error:
-        return LocationPayload(errors=[user_error(error)])
+    location_id = await catalog.create_location(
+        info.context.unit_of_work, input.code, input.name, input.pick_sequence
+    )
     (location,) = await _load(info, Location, [location_id])
     return LocationPayload(location=location)
 
 
+@errors_in_payload(AdjustInventoryPayload)
 async def adjust_inventory(info: Info, input: AdjustInventoryInput) -> AdjustInventoryPayload:
     change = catalog.Adjustment(
         input.sku, input.lot_number, input.location_code, input.quantity, input.reason,
         input.received_at, input.expires_at,
     )  # fmt: skip
-    try:
-        result = await catalog.adjust_inventory(info.context.unit_of_work, change)
-    except DomainError as error:
-        return AdjustInventoryPayload(errors=[user_error(error)])
+    result = await catalog.adjust_inventory(info.context.unit_of_work, change)
     (balance,) = await _load(info, InventoryBalance, [result.balance_id])
     (adjustment,) = await _load(info, InventoryAdjustment, [result.adjustment_id])
     return AdjustInventoryPayload(balance=balance, adjustment=adjustment)
 
 
+@errors_in_payload(SalesOrderPayload)
 async def create_sales_order(info: Info, input: CreateSalesOrderInput) -> SalesOrderPayload:
     lines = [orders.LineInput(line.sku, line.quantity) for line in input.lines]
-    try:
-        order_id = await orders.create_sales_order(
-            info.context.unit_of_work, input.customer, input.number, lines
-        )
-    except DomainError as error:
-        return SalesOrderPayload(errors=[user_error(error)])
+    order_id = await orders.create_sales_order(
+        info.context.unit_of_work, input.customer, input.number, lines
+    )
     return SalesOrderPayload(sales_order=await _order(info, order_id))
 
 
+@errors_in_payload(SalesOrderPayload)
 async def add_sales_order_line(
     info: Info,
     sales_order_id: strawberry.ID,
@@ -113,55 +106,46 @@ async def add_sales_order_line(
     quantity: int,
     expected_version: int | None = None,
 ) -> SalesOrderPayload:
-    try:
-        order_id = await orders.add_sales_order_line(
-            info.context.unit_of_work,
-            require_pk(sales_order_id, "SalesOrder", ["salesOrderId"]),
-            sku, quantity, expected_version,
-        )  # fmt: skip
-    except DomainError as error:
-        return SalesOrderPayload(errors=[user_error(error)])
+    order_id = await orders.add_sales_order_line(
+        info.context.unit_of_work,
+        require_pk(sales_order_id, "SalesOrder", ["salesOrderId"]),
+        sku, quantity, expected_version,
+    )  # fmt: skip
     return SalesOrderPayload(sales_order=await _order(info, order_id))
 
 
+@errors_in_payload(SalesOrderPayload)
 async def update_sales_order_line(
     info: Info, id: strawberry.ID, quantity: int, expected_version: int | None = None
 ) -> SalesOrderPayload:
-    try:
-        order_id = await orders.update_sales_order_line(
-            info.context.unit_of_work, require_pk(id, "SalesOrderLine"), quantity,
-            expected_version,
-        )  # fmt: skip
-    except DomainError as error:
-        return SalesOrderPayload(errors=[user_error(error)])
+    order_id = await orders.update_sales_order_line(
+        info.context.unit_of_work, require_pk(id, "SalesOrderLine"), quantity,
+        expected_version,
+    )  # fmt: skip
     return SalesOrderPayload(sales_order=await _order(info, order_id))
 
 
+@errors_in_payload(SalesOrderPayload)
 async def delete_sales_order_line(
     info: Info, id: strawberry.ID, expected_version: int | None = None
 ) -> SalesOrderPayload:
-    try:
-        order_id = await orders.delete_sales_order_line(
-            info.context.unit_of_work, require_pk(id, "SalesOrderLine"), expected_version
-        )
-    except DomainError as error:
-        return SalesOrderPayload(errors=[user_error(error)])
+    order_id = await orders.delete_sales_order_line(
+        info.context.unit_of_work, require_pk(id, "SalesOrderLine"), expected_version
+    )
     return SalesOrderPayload(sales_order=await _order(info, order_id))
 
 
+@errors_in_payload(AllocateOrderPayload)
 async def allocate_order(
     info: Info,
     id: strawberry.ID,
     expected_version: int | None = None,
     strategy: AllocationStrategy | None = None,
 ) -> AllocateOrderPayload:
-    try:
-        result = await orders.allocate_order(
-            info.context.unit_of_work, require_pk(id, "SalesOrder"), expected_version,
-            strategy or AllocationStrategy.FEFO,
-        )  # fmt: skip
-    except DomainError as error:
-        return AllocateOrderPayload(errors=[user_error(error)])
+    result = await orders.allocate_order(
+        info.context.unit_of_work, require_pk(id, "SalesOrder"), expected_version,
+        strategy or AllocationStrategy.FEFO,
+    )  # fmt: skip
     order = await _order(info, result.order_id)
     # The one error that does not stop the mutation: serialized lines are skipped.
     skipped = [
@@ -180,32 +164,28 @@ async def allocate_order(
     )
 
 
+@errors_in_payload(PackAllocatedOrderPayload)
 async def pack_allocated_order(
     info: Info, id: strawberry.ID, expected_version: int | None = None
 ) -> PackAllocatedOrderPayload:
-    try:
-        order_id = require_pk(id, "SalesOrder")
-        packed_ids = await orders.pack_allocated_order(
-            info.context.unit_of_work, order_id, expected_version
-        )
-    except DomainError as error:
-        return PackAllocatedOrderPayload(errors=[user_error(error)])
+    order_id = require_pk(id, "SalesOrder")
+    packed_ids = await orders.pack_allocated_order(
+        info.context.unit_of_work, order_id, expected_version
+    )
     return PackAllocatedOrderPayload(
         sales_order=await _order(info, order_id),
         packed_lines=await _load(info, PackedLine, packed_ids),
     )
 
 
+@errors_in_payload(RemoveAllocationLinesPayload)
 async def remove_allocation_lines(
     info: Info, ids: list[strawberry.ID], expected_version: int | None = None
 ) -> RemoveAllocationLinesPayload:
     pks = [_pk_or_none(i, "Allocation") for i in ids]  # the use case names each bad one
-    try:
-        order_id = await orders.remove_allocation_lines(
-            info.context.unit_of_work, pks, expected_version
-        )
-    except DomainError as error:
-        return RemoveAllocationLinesPayload(errors=[user_error(error)])
+    order_id = await orders.remove_allocation_lines(
+        info.context.unit_of_work, pks, expected_version
+    )
     return RemoveAllocationLinesPayload(
         sales_order=await _order(info, order_id), removed_ids=list(dict.fromkeys(ids))
     )
@@ -226,29 +206,25 @@ async def _backorder_payload(info: Info, backorder_id: int, order_id: int) -> Ba
     )
 
 
+@errors_in_payload(BackorderPayload)
 async def cancel_backorder(
     info: Info, id: strawberry.ID, reason: str | None = None, expected_version: int | None = None
 ) -> BackorderPayload:
     """expectedVersion (the order's) is optional, as on every order mutation."""
-    try:
-        backorder_id = require_pk(id, "Backorder")
-        order_id = await orders.cancel_backorder(
-            info.context.unit_of_work, backorder_id, reason, expected_version
-        )
-    except DomainError as error:
-        return BackorderPayload(errors=[user_error(error)])
+    backorder_id = require_pk(id, "Backorder")
+    order_id = await orders.cancel_backorder(
+        info.context.unit_of_work, backorder_id, reason, expected_version
+    )
     return await _backorder_payload(info, backorder_id, order_id)
 
 
+@errors_in_payload(BackorderPayload)
 async def delete_backorder(
     info: Info, id: strawberry.ID, expected_version: int | None = None
 ) -> BackorderPayload:
     """The payload's backorder is null, since it is gone; its order is returned."""
-    try:
-        backorder_id = require_pk(id, "Backorder")
-        order_id = await orders.delete_backorder(
-            info.context.unit_of_work, backorder_id, expected_version
-        )
-    except DomainError as error:
-        return BackorderPayload(errors=[user_error(error)])
+    backorder_id = require_pk(id, "Backorder")
+    order_id = await orders.delete_backorder(
+        info.context.unit_of_work, backorder_id, expected_version
+    )
     return await _backorder_payload(info, backorder_id, order_id)

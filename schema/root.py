@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as alias_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
 from resolvers import mutations, queries
 from schema.cost import cost_limit
@@ -74,6 +75,10 @@ def _is_unexpected(error: GraphQLError) -> bool:
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     limits = settings or Settings(_env_file=None)
+    rules: list[type[ASTValidationRule]] = [
+        depth_rule(limits.max_depth, None, None),
+        alias_rule(limits.max_aliases),
+    ]
     # Factories: strawberry builds fresh extensions per request; the parser and
     # validation caches live at module level, so they are still shared.
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
@@ -81,8 +86,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        # The depth and alias rules are made once: the validation cache's key holds
+        # the rule classes, and a limiter made per request would make new ones.
+        lambda: AddValidationRules(rules),
         cost_limit(limits.max_cost),
     ]
     if not limits.introspection:

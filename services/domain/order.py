@@ -264,6 +264,10 @@ class SalesOrder:
     def remove_allocations(self, allocation_ids: list[int]) -> list[AllocationLine]:
         by_id = {a.id: a for a in self.allocations}
         for index, allocation_id in enumerate(allocation_ids):
+            if allocation_id not in by_id:  # removed by another request meanwhile
+                raise DomainError(
+                    ErrorCode.NOT_FOUND, "Allocation line not found.", ("ids", str(index))
+                )
             if by_id[allocation_id].quantity_packed > 0:
                 raise DomainError(
                     ErrorCode.ALLOCATION_PACKED,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, cast
 
 import httpx
 from graphql import parse
+from strawberry.extensions.validation_cache import _get_validate_cache
 
 from schema.cost import DEFAULT_PAGE, query_cost
 from schema.root import build_schema
@@ -115,3 +117,16 @@ def test_the_cost_cannot_be_lowered_by_sizes_the_resolver_refuses_or_by_defaults
         )
         == 2
     )
+
+
+async def test_the_validation_cache_serves_a_repeated_document(app_client: AppClient) -> None:
+    """The limits' rules are made once per schema; made per request, they would change
+    the validation cache's key and every request would be validated again."""
+    cache = cast("functools._lru_cache_wrapper[object]", _get_validate_cache(256))
+    query = "query($sku: String!) { item(sku: $sku) { sku name } }"
+    async with app_client() as http:
+        await ask(http, query, sku="A")
+        hits = cache.cache_info().hits
+        await ask(http, query, sku="B")
+        await ask(http, query, sku="C")
+    assert cache.cache_info().hits == hits + 2

@@ -8,7 +8,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.engine import create_engine
-from db.errors import connection_lost
+from db.errors import connection_lost, unavailable
+from db.read import Reader
 from db.repositories import SqlUnitOfWork
 from services import orders
 from services.domain.errors import DomainError, ErrorCode
@@ -74,3 +75,24 @@ async def test_an_unreachable_database_is_unavailable_for_mutations_and_queries(
 def test_a_failed_statement_on_a_live_connection_is_not_a_lost_connection() -> None:
     assert not connection_lost(ValueError("no"))
     assert connection_lost(ConnectionRefusedError(111, "refused"))
+
+
+async def test_a_mutation_whose_result_cannot_be_read_back_reports_unavailable_in_its_payload(
+    gql: GraphQLClient,
+    engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def lost(*_: object, **__: object) -> None:
+        raise unavailable()
+
+    monkeypatch.setattr(Reader, "where_in", lost)
+    payload = (
+        await gql.data(
+            'mutation { createItem(input: {sku: "X", name: "X"}) { item { sku } errors { code } } }'
+        )
+    )["createItem"]
+
+    assert payload == {"item": None, "errors": [{"code": "UNAVAILABLE"}]}
+    # The change itself was committed: the message tells the client to read again.
+    async with engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM items WHERE sku = 'X'")) == 1
