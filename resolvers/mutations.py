@@ -49,7 +49,8 @@ T = TypeVar("T", bound=FromRow)
 
 
 async def _load(info: Info, cls: type[T], pks: Sequence[int]) -> list[T]:
-    """Objects as committed: fresh loaders, so nothing cached before the change shows."""
+    """Objects as committed: the loaders are fresh once per mutation field, so nothing
+    cached before this change shows, and one payload's reads still share batches."""
     groups = await info.context.after_change(str(info.path.key)).by(cls.kind).load_many(pks)
     return [cls.from_row(rows[0]) for rows in groups if rows]
 
