@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """8 attempts; waits drawn from [0, min(cap, base * 2**n)): about 0.3 s at most in all."""
+    """8 attempts; waits drawn from [0, min(cap, base * 2**n)): at most 0.226 s in all."""
 
     attempts: int = 8
     base_delay: float = 0.002
