@@ -41,7 +41,7 @@ def alembic_config(url: str) -> Config:
 @functools.cache
 def head_revision() -> str | None:
     """The newest migration in db/migrations."""
-    return ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head()
+    return ScriptDirectory.from_config(Config(str(ALEMBIC_INI))).get_current_head()
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

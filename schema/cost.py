@@ -34,8 +34,9 @@ from graphql import (
 from graphql.type.definition import GraphQLInterfaceType, GraphQLOutputType
 from strawberry.extensions import SchemaExtension
 
+from resolvers.queries import DEFAULT_PAGE  # what a connection gives without first/last
+
 log = logging.getLogger(__name__)
-DEFAULT_PAGE = 20  # the connections' default `first`, as in resolvers.queries
 LIST_ESTIMATE = 5  # rows assumed for a plain list such as an order's lines
 
 Composite = GraphQLObjectType | GraphQLInterfaceType

@@ -64,7 +64,8 @@ async def _change_order(
         # when it sent one.
         async with uow_factory() as uow:
             current = await uow.orders.current_version(order_id)
-        return version_conflict(current or 0, ("expectedVersion",) if expected_version else ())
+        sent = expected_version is not None
+        return version_conflict(current or 0, ("expectedVersion",) if sent else ())
 
     return await retrying(attempt, conflict)
 

@@ -9,7 +9,8 @@ import httpx
 from graphql import parse
 from strawberry.extensions.validation_cache import _get_validate_cache
 
-from schema.cost import DEFAULT_PAGE, query_cost
+from resolvers.queries import DEFAULT_PAGE
+from schema.cost import query_cost
 from schema.root import build_schema
 from tests.conftest import AppClient
 
