@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.exc import DBAPIError
 
-from services.domain.errors import DomainError, ErrorCode
-
 # serialization_failure, deadlock_detected: the transaction lost a race.
 RACE_SQLSTATES = {"40001", "40P01"}
 # connection exceptions (08...), and the server shutting down or starting up:
@@ -51,12 +49,26 @@ def connection_lost(error: BaseException) -> bool:
     return False
 
 
-def unavailable() -> DomainError:
-    return DomainError(
-        ErrorCode.UNAVAILABLE,
+class Unavailable(Exception):  # noqa: N818 - an outcome, named as clients see it
+    """The database could not be reached: an infrastructure outcome, not a domain rule.
+    Clients see the code UNAVAILABLE and may retry shortly."""
+
+    message = (
         "The database could not be reached; try again shortly. A change that was "
-        "being committed may have been applied: read the object again before retrying.",
+        "being committed may have been applied: read the object again before retrying."
     )
+
+    def __init__(self) -> None:
+        super().__init__(self.message)
+
+    @property
+    def extensions(self) -> dict[str, str]:
+        """Where a query reports it, graphql-core copies this into the error's extensions."""
+        return {"code": "UNAVAILABLE"}
+
+
+def unavailable() -> Unavailable:
+    return Unavailable()
 
 
 @contextlib.asynccontextmanager

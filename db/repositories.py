@@ -25,7 +25,7 @@ from db.errors import (
     sqlstate,
     unavailable,
 )
-from services.domain.errors import DomainError, ErrorCode
+from services.domain.errors import DomainError, ErrorCode, Subject
 from services.domain.order import (
     AllocationLine,
     Backorder,
@@ -58,7 +58,7 @@ class SqlCatalog:
         item_id = await self.conn.scalar(stmt)
         if item_id is None:
             raise DomainError(
-                ErrorCode.DUPLICATE, f"An item with sku {sku!r} exists.", ("input", "sku")
+                ErrorCode.DUPLICATE, f"An item with sku {sku!r} exists.", Subject.ITEM
             )
         return item_id
 
@@ -80,7 +80,7 @@ class SqlCatalog:
         location_id = await self.conn.scalar(stmt)
         if location_id is None:
             raise DomainError(
-                ErrorCode.DUPLICATE, f"A location with code {code!r} exists.", ("input", "code")
+                ErrorCode.DUPLICATE, f"A location with code {code!r} exists.", Subject.LOCATION
             )
         return location_id
 
@@ -243,7 +243,7 @@ class SqlOrders:
         )
         if order_id is None:
             raise DomainError(
-                ErrorCode.DUPLICATE, f"Sales order {number!r} exists.", ("input", "number")
+                ErrorCode.DUPLICATE, f"Sales order {number!r} exists.", Subject.ORDER_NUMBER
             )
         return SalesOrder(order_id, 0, [], [], [])
 

@@ -1,31 +1,55 @@
-"""Domain failures as the UserError of payloads."""
+"""Domain failures as the UserError of payloads: the domain says what a failure is
+about (an entity, a value's role, a position); each mutation says which of its
+arguments that is, as a GraphQL field path."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from typing import ParamSpec, TypeVar
 
+from db.errors import Unavailable
 from resolvers.ids import pk_of
+from schema.enums import ErrorCode
 from schema.errors import UserError
 from schema.payloads import Payload
-from services.domain.errors import DomainError, not_found
+from services.domain.errors import DomainError, Subject, not_found
+
+INDEX = "<index>"  # in a path template: the position the error carries
+FieldPaths = Mapping[Subject, tuple[str, ...]]
+# Every order mutation takes expectedVersion under that name.
+VERSION_PATH: FieldPaths = {Subject.EXPECTED_VERSION: ("expectedVersion",)}
 
 
-def user_error(error: DomainError) -> UserError:
+def field_path(error: DomainError, paths: FieldPaths) -> list[str] | None:
+    template = paths.get(error.subject) if error.subject is not None else None
+    if template is None:
+        return None
+    return [
+        str(error.index) if part == INDEX else part
+        for part in template
+        if part != INDEX or error.index is not None
+    ]
+
+
+def user_error(error: DomainError, paths: FieldPaths) -> UserError:
     return UserError(
-        code=error.code,
-        field=list(error.field) or None,
+        code=ErrorCode(error.code.value),
+        field=field_path(error, paths),
         message=error.message,
         current_version=error.current_version,
     )
 
 
-def require_pk(global_id: str, type_name: str, field: Sequence[str] = ("id",)) -> int:
-    """The pk of an id naming a type_name; NOT_FOUND for anything else."""
+def unavailable_error(error: Unavailable) -> UserError:
+    return UserError(code=ErrorCode.UNAVAILABLE, message=error.message)
+
+
+def require_pk(global_id: str, type_name: str, subject: Subject) -> int:
+    """The pk of an id naming a type_name; NOT_FOUND (about subject) for anything else."""
     pk = pk_of(global_id, type_name)
     if pk is None:
-        raise not_found(type_name, tuple(field))
+        raise not_found(type_name, subject)
     return pk
 
 
@@ -34,10 +58,11 @@ Params = ParamSpec("Params")
 
 
 def errors_in_payload(
-    payload: type[P],
+    payload: type[P], paths: FieldPaths
 ) -> Callable[[Callable[Params, Awaitable[P]]], Callable[Params, Awaitable[P]]]:
-    """A mutation resolver whose every DomainError, from the use case or from reading
-    the result after the commit (UNAVAILABLE), becomes `errors` of its payload."""
+    """A mutation resolver whose every DomainError becomes `errors` of its payload, with
+    the field path `paths` gives its subject, and so does a lost database connection
+    (UNAVAILABLE), also one lost while reading the result after the commit."""
 
     def decorate(resolver: Callable[Params, Awaitable[P]]) -> Callable[Params, Awaitable[P]]:
         @functools.wraps(resolver)
@@ -45,7 +70,9 @@ def errors_in_payload(
             try:
                 return await resolver(*args, **kwargs)
             except DomainError as error:
-                return payload(errors=[user_error(error)])
+                return payload(errors=[user_error(error, paths)])
+            except Unavailable as error:
+                return payload(errors=[unavailable_error(error)])
 
         return resolve
 

@@ -11,8 +11,8 @@ from typing import TypeVar
 
 import strawberry
 
-from resolvers.errors import errors_in_payload, require_pk
-from schema.enums import AllocationStrategy
+from resolvers.errors import INDEX, VERSION_PATH, errors_in_payload, require_pk
+from schema.enums import AllocationStrategy, ErrorCode
 from schema.errors import UserError
 from schema.inputs import (
     AdjustInventoryInput,
@@ -43,7 +43,7 @@ from schema.types import (
     SalesOrder,
 )
 from services import catalog, orders
-from services.domain.errors import DomainError, ErrorCode
+from services.domain.errors import DomainError, Subject
 
 T = TypeVar("T", bound=FromRow)
 
@@ -60,7 +60,11 @@ async def _order(info: Info, pk: int) -> SalesOrder:
     return order
 
 
-@errors_in_payload(ItemPayload)
+@errors_in_payload(
+    ItemPayload,
+    {Subject.ITEM: ("input", "sku"), Subject.NAME: ("input", "name"),
+     Subject.UNIT: ("input", "unit")},
+)  # fmt: skip
 async def create_item(info: Info, input: CreateItemInput) -> ItemPayload:
     item_id = await catalog.create_item(
         info.context.unit_of_work, input.sku, input.name, input.serialized, input.unit
@@ -69,7 +73,9 @@ async def create_item(info: Info, input: CreateItemInput) -> ItemPayload:
     return ItemPayload(item=item)
 
 
-@errors_in_payload(LocationPayload)
+@errors_in_payload(
+    LocationPayload, {Subject.LOCATION: ("input", "code"), Subject.NAME: ("input", "name")}
+)
 async def create_location(info: Info, input: CreateLocationInput) -> LocationPayload:
     location_id = await catalog.create_location(
         info.context.unit_of_work, input.code, input.name, input.pick_sequence
@@ -78,7 +84,11 @@ async def create_location(info: Info, input: CreateLocationInput) -> LocationPay
     return LocationPayload(location=location)
 
 
-@errors_in_payload(AdjustInventoryPayload)
+@errors_in_payload(
+    AdjustInventoryPayload,
+    {Subject.ITEM: ("input", "sku"), Subject.LOCATION: ("input", "locationCode"),
+     Subject.LOT: ("input", "lotNumber"), Subject.QUANTITY: ("input", "quantity")},
+)  # fmt: skip
 async def adjust_inventory(info: Info, input: AdjustInventoryInput) -> AdjustInventoryPayload:
     change = catalog.Adjustment(
         input.sku, input.lot_number, input.location_code, input.quantity, input.reason,
@@ -90,7 +100,12 @@ async def adjust_inventory(info: Info, input: AdjustInventoryInput) -> AdjustInv
     return AdjustInventoryPayload(balance=balance, adjustment=adjustment)
 
 
-@errors_in_payload(SalesOrderPayload)
+@errors_in_payload(
+    SalesOrderPayload,
+    {Subject.CUSTOMER: ("input", "customer"), Subject.ORDER_NUMBER: ("input", "number"),
+     Subject.LINES: ("input", "lines"), Subject.ITEM: ("input", "lines", INDEX, "sku"),
+     Subject.QUANTITY: ("input", "lines", INDEX, "quantity")},
+)  # fmt: skip
 async def create_sales_order(info: Info, input: CreateSalesOrderInput) -> SalesOrderPayload:
     lines = [orders.LineInput(line.sku, line.quantity) for line in input.lines]
     order_id = await orders.create_sales_order(
@@ -99,7 +114,11 @@ async def create_sales_order(info: Info, input: CreateSalesOrderInput) -> SalesO
     return SalesOrderPayload(sales_order=await _order(info, order_id))
 
 
-@errors_in_payload(SalesOrderPayload)
+@errors_in_payload(
+    SalesOrderPayload,
+    {**VERSION_PATH, Subject.ORDER: ("salesOrderId",), Subject.ITEM: ("sku",),
+     Subject.LINES: ("sku",), Subject.QUANTITY: ("quantity",)},
+)  # fmt: skip
 async def add_sales_order_line(
     info: Info,
     sales_order_id: strawberry.ID,
@@ -109,34 +128,36 @@ async def add_sales_order_line(
 ) -> SalesOrderPayload:
     order_id = await orders.add_sales_order_line(
         info.context.unit_of_work,
-        require_pk(sales_order_id, "SalesOrder", ["salesOrderId"]),
+        require_pk(sales_order_id, "SalesOrder", Subject.ORDER),
         sku, quantity, expected_version,
     )  # fmt: skip
     return SalesOrderPayload(sales_order=await _order(info, order_id))
 
 
-@errors_in_payload(SalesOrderPayload)
+@errors_in_payload(
+    SalesOrderPayload, {**VERSION_PATH, Subject.LINE: ("id",), Subject.QUANTITY: ("quantity",)}
+)
 async def update_sales_order_line(
     info: Info, id: strawberry.ID, quantity: int, expected_version: int | None = None
 ) -> SalesOrderPayload:
     order_id = await orders.update_sales_order_line(
-        info.context.unit_of_work, require_pk(id, "SalesOrderLine"), quantity,
+        info.context.unit_of_work, require_pk(id, "SalesOrderLine", Subject.LINE), quantity,
         expected_version,
     )  # fmt: skip
     return SalesOrderPayload(sales_order=await _order(info, order_id))
 
 
-@errors_in_payload(SalesOrderPayload)
+@errors_in_payload(SalesOrderPayload, {**VERSION_PATH, Subject.LINE: ("id",)})
 async def delete_sales_order_line(
     info: Info, id: strawberry.ID, expected_version: int | None = None
 ) -> SalesOrderPayload:
     order_id = await orders.delete_sales_order_line(
-        info.context.unit_of_work, require_pk(id, "SalesOrderLine"), expected_version
+        info.context.unit_of_work, require_pk(id, "SalesOrderLine", Subject.LINE), expected_version
     )
     return SalesOrderPayload(sales_order=await _order(info, order_id))
 
 
-@errors_in_payload(AllocateOrderPayload)
+@errors_in_payload(AllocateOrderPayload, {**VERSION_PATH, Subject.ORDER: ("id",)})
 async def allocate_order(
     info: Info,
     id: strawberry.ID,
@@ -144,7 +165,7 @@ async def allocate_order(
     strategy: AllocationStrategy | None = None,
 ) -> AllocateOrderPayload:
     result = await orders.allocate_order(
-        info.context.unit_of_work, require_pk(id, "SalesOrder"), expected_version,
+        info.context.unit_of_work, require_pk(id, "SalesOrder", Subject.ORDER), expected_version,
         strategy or AllocationStrategy.FEFO,
     )  # fmt: skip
     order = await _order(info, result.order_id)
@@ -165,11 +186,11 @@ async def allocate_order(
     )
 
 
-@errors_in_payload(PackAllocatedOrderPayload)
+@errors_in_payload(PackAllocatedOrderPayload, {**VERSION_PATH, Subject.ORDER: ("id",)})
 async def pack_allocated_order(
     info: Info, id: strawberry.ID, expected_version: int | None = None
 ) -> PackAllocatedOrderPayload:
-    order_id = require_pk(id, "SalesOrder")
+    order_id = require_pk(id, "SalesOrder", Subject.ORDER)
     packed_ids = await orders.pack_allocated_order(
         info.context.unit_of_work, order_id, expected_version
     )
@@ -179,7 +200,9 @@ async def pack_allocated_order(
     )
 
 
-@errors_in_payload(RemoveAllocationLinesPayload)
+@errors_in_payload(
+    RemoveAllocationLinesPayload, {**VERSION_PATH, Subject.ALLOCATION: ("ids", INDEX)}
+)
 async def remove_allocation_lines(
     info: Info, ids: list[strawberry.ID], expected_version: int | None = None
 ) -> RemoveAllocationLinesPayload:
@@ -194,7 +217,7 @@ async def remove_allocation_lines(
 
 def _pk_or_none(global_id: str, type_name: str) -> int | None:
     try:
-        return require_pk(global_id, type_name)
+        return require_pk(global_id, type_name, Subject.ALLOCATION)
     except DomainError:
         return None
 
@@ -207,24 +230,24 @@ async def _backorder_payload(info: Info, backorder_id: int, order_id: int) -> Ba
     )
 
 
-@errors_in_payload(BackorderPayload)
+@errors_in_payload(BackorderPayload, {**VERSION_PATH, Subject.BACKORDER: ("id",)})
 async def cancel_backorder(
     info: Info, id: strawberry.ID, reason: str | None = None, expected_version: int | None = None
 ) -> BackorderPayload:
     """expectedVersion (the order's) is optional, as on every order mutation."""
-    backorder_id = require_pk(id, "Backorder")
+    backorder_id = require_pk(id, "Backorder", Subject.BACKORDER)
     order_id = await orders.cancel_backorder(
         info.context.unit_of_work, backorder_id, reason, expected_version
     )
     return await _backorder_payload(info, backorder_id, order_id)
 
 
-@errors_in_payload(BackorderPayload)
+@errors_in_payload(BackorderPayload, {**VERSION_PATH, Subject.BACKORDER: ("id",)})
 async def delete_backorder(
     info: Info, id: strawberry.ID, expected_version: int | None = None
 ) -> BackorderPayload:
     """The payload's backorder is null, since it is gone; its order is returned."""
-    backorder_id = require_pk(id, "Backorder")
+    backorder_id = require_pk(id, "Backorder", Subject.BACKORDER)
     order_id = await orders.delete_backorder(
         info.context.unit_of_work, backorder_id, expected_version
     )

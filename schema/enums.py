@@ -1,13 +1,33 @@
 """GraphQL enums: the domain's own classes, registered with strawberry, so the two
-cannot drift and resolvers can return domain values directly."""
+cannot drift and resolvers can return domain values directly. Error codes are the
+domain's and the API's own (tests/test_sdl.py checks that every domain code is here)."""
+
+from enum import StrEnum
 
 import strawberry
 
-from services.domain.errors import ErrorCode
 from services.domain.order import BackorderStatus, OrderStatus
 from services.domain.planner import AllocationStrategy
 
-strawberry.enum(ErrorCode, description="Why a mutation did not do what was asked.")
+
+@strawberry.enum(description="Why a mutation did not do what was asked.")
+class ErrorCode(StrEnum):
+    NOT_FOUND = "NOT_FOUND"
+    INVALID_QUANTITY = "INVALID_QUANTITY"
+    INVALID_INPUT = "INVALID_INPUT"
+    DUPLICATE = "DUPLICATE"
+    SERIALIZED_ITEM = "SERIALIZED_ITEM"
+    NOTHING_TO_PACK = "NOTHING_TO_PACK"
+    ALLOCATION_PACKED = "ALLOCATION_PACKED"
+    QUANTITY_BELOW_ALLOCATED = "QUANTITY_BELOW_ALLOCATED"
+    INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
+    BACKORDER_NOT_OPEN = "BACKORDER_NOT_OPEN"
+    LINE_HAS_ALLOCATIONS = "LINE_HAS_ALLOCATIONS"
+    VERSION_CONFLICT = "VERSION_CONFLICT"
+    # Not the domain's: the database could not be reached; retry shortly.
+    UNAVAILABLE = "UNAVAILABLE"
+
+
 strawberry.enum(OrderStatus, description="Derived from the lines' quantities.")
 strawberry.enum(BackorderStatus)
 strawberry.enum(

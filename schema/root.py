@@ -18,6 +18,7 @@ from strawberry.extensions import (
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
+from db.errors import Unavailable
 from resolvers import mutations, queries
 from schema.cost import cost_limit
 from schema.payloads import Connection
@@ -69,7 +70,7 @@ def _is_unexpected(error: GraphQLError) -> bool:
     the client's own mistakes (syntax, validation) stay readable. Strawberry has
     already logged each one with its traceback (logger strawberry.execution)."""
     return error.original_error is not None and not isinstance(
-        error.original_error, GraphQLError | DomainError
+        error.original_error, GraphQLError | DomainError | Unavailable
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from services.domain.errors import DomainError, ErrorCode, not_found, version_conflict
+from services.domain.errors import DomainError, ErrorCode, Subject, not_found, version_conflict
 from services.domain.order import AllocationLine, PackedLine, SalesOrder
 from services.domain.planner import AllocationStrategy, plan_allocation
 from services.ports import UnitOfWork, UnitOfWorkFactory
@@ -40,18 +40,14 @@ async def _change_order(
     order_id: int,
     expected_version: int | None,
     decide: Callable[[UnitOfWork, SalesOrder], Awaitable[T]],
-    order_field: tuple[str, ...] = ("id",),
 ) -> T:
-    """Load the order, let `decide` change it (and stock), save, commit; retry on conflict.
-
-    order_field names the argument that gave the order, for a NOT_FOUND.
-    """
+    """Load the order, let `decide` change it (and stock), save, commit; retry on conflict."""
 
     async def attempt() -> T:
         async with uow_factory() as uow:
             order = await uow.orders.get(order_id)
             if order is None:
-                raise not_found("Sales order", order_field)
+                raise not_found("Sales order", Subject.ORDER)
             order.check_version(expected_version)
             result = await decide(uow, order)
             if order.changes:  # a no-op (nothing left to allocate) keeps the version
@@ -64,8 +60,7 @@ async def _change_order(
         # when it sent one.
         async with uow_factory() as uow:
             current = await uow.orders.current_version(order_id)
-        sent = expected_version is not None
-        return version_conflict(current or 0, ("expectedVersion",) if sent else ())
+        return version_conflict(current or 0, expected_version)
 
     return await retrying(attempt, conflict)
 
@@ -81,23 +76,19 @@ async def create_sales_order(
     uow_factory: UnitOfWorkFactory, customer: str, number: str | None, lines: Sequence[LineInput]
 ) -> int:
     if not customer.strip():
-        raise DomainError(ErrorCode.INVALID_INPUT, "Customer is required.", ("input", "customer"))
+        raise DomainError(ErrorCode.INVALID_INPUT, "Customer is required.", Subject.CUSTOMER)
     if len(lines) > MAX_LINES:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, f"At most {MAX_LINES} lines.", ("input", "lines")
-        )
+        raise DomainError(ErrorCode.INVALID_INPUT, f"At most {MAX_LINES} lines.", Subject.LINES)
     async with uow_factory() as uow:
         order = await uow.orders.create(customer.strip(), number)
         for index, line in enumerate(lines):
-            field = ("input", "lines", str(index))
             item = await uow.catalog.item_by_sku(line.sku)
             if item is None:
-                raise not_found(f"Item {line.sku!r}", (*field, "sku"))
+                raise not_found(f"Item {line.sku!r}", Subject.ITEM, index)
             try:
                 order.add_line(item.id, item.serialized, line.quantity)
             except DomainError as error:
-                error.field = (*field, *error.field)
-                raise
+                raise error.at(index) from None
         await uow.orders.save(order)
         await uow.commit()
         return order.id
@@ -112,23 +103,21 @@ async def add_sales_order_line(
 ) -> int:
     async def decide(uow: UnitOfWork, order: SalesOrder) -> int:
         if len(order.lines) >= MAX_LINES:
-            raise DomainError(ErrorCode.INVALID_INPUT, f"At most {MAX_LINES} lines.", ("sku",))
+            raise DomainError(ErrorCode.INVALID_INPUT, f"At most {MAX_LINES} lines.", Subject.LINES)
         item = await uow.catalog.item_by_sku(sku)
         if item is None:
-            raise not_found(f"Item {sku!r}", ("sku",))
+            raise not_found(f"Item {sku!r}", Subject.ITEM)
         order.add_line(item.id, item.serialized, quantity)
         return order.id
 
-    return await _change_order(
-        uow_factory, order_id, expected_version, decide, order_field=("salesOrderId",)
-    )
+    return await _change_order(uow_factory, order_id, expected_version, decide)
 
 
 async def _order_of_line(uow_factory: UnitOfWorkFactory, line_id: int) -> int:
     async with uow_factory() as uow:
         order_id = await uow.orders.order_of_line(line_id)
     if order_id is None:
-        raise not_found("Sales order line", ("id",))
+        raise not_found("Sales order line", Subject.LINE)
     return order_id
 
 
@@ -191,7 +180,7 @@ async def remove_allocation_lines(
     """All or nothing; every id must name an allocation line of one and the same order."""
     if not allocation_ids:
         raise DomainError(
-            ErrorCode.INVALID_INPUT, "Give at least one allocation line id.", ("ids",)
+            ErrorCode.INVALID_INPUT, "Give at least one allocation line id.", Subject.ALLOCATION
         )
     async with uow_factory() as uow:
         orders = await uow.orders.orders_of_allocations(
@@ -199,12 +188,12 @@ async def remove_allocation_lines(
         )
     for index, allocation_id in enumerate(allocation_ids):
         if allocation_id is None or allocation_id not in orders:
-            raise not_found("Allocation line", ("ids", str(index)))
+            raise not_found("Allocation line", Subject.ALLOCATION, index)
     if len(set(orders.values())) > 1:
         raise DomainError(
             ErrorCode.INVALID_INPUT,
             "All allocation lines must belong to one sales order.",
-            ("ids",),
+            Subject.ALLOCATION,
         )
     ids = [i for i in allocation_ids if i is not None]
 
@@ -220,7 +209,7 @@ async def _order_of_backorder(uow_factory: UnitOfWorkFactory, backorder_id: int)
     async with uow_factory() as uow:
         order_id = await uow.orders.order_of_backorder(backorder_id)
     if order_id is None:
-        raise not_found("Backorder", ("id",))
+        raise not_found("Backorder", Subject.BACKORDER)
     return order_id
 
 

@@ -39,10 +39,10 @@ from graphql.execution.values import get_variable_values
 from resolvers.ids import to_global_id
 from resolvers.queries import DEFAULT_PAGE, MAX_PAGE
 from schema.cost import query_cost
+from schema.enums import ErrorCode
 from schema.root import build_schema
 from schema.settings import Settings
 from services.demo import DEMO_ORDER, load_demo_data
-from services.domain.errors import ErrorCode
 from services.orders import MAX_LINES
 from services.ports import UnitOfWorkFactory
 from tests.conftest import GraphQLClient

@@ -1,4 +1,6 @@
-"""Domain failures: each carries a stable code that clients can branch on."""
+"""Domain failures: each carries a stable code that clients can branch on, and the
+facts of what it is about (which entity or value, and at which position), which
+the API's edge turns into a path to the argument at fault."""
 
 from __future__ import annotations
 
@@ -18,7 +20,26 @@ class ErrorCode(StrEnum):
     BACKORDER_NOT_OPEN = "BACKORDER_NOT_OPEN"
     LINE_HAS_ALLOCATIONS = "LINE_HAS_ALLOCATIONS"
     VERSION_CONFLICT = "VERSION_CONFLICT"
-    UNAVAILABLE = "UNAVAILABLE"  # the database could not be reached: retry shortly
+
+
+class Subject(StrEnum):
+    """What a failure is about: an entity the request named, or the role of a value it
+    gave. With an index, the position among the request's lines or ids."""
+
+    ORDER = "order"
+    LINE = "line"
+    ALLOCATION = "allocation"
+    BACKORDER = "backorder"
+    ITEM = "item"
+    LOCATION = "location"
+    LOT = "lot"
+    QUANTITY = "quantity"
+    CUSTOMER = "customer"
+    ORDER_NUMBER = "order number"
+    NAME = "name"
+    UNIT = "unit"
+    LINES = "lines"  # the order's list of lines as a whole (too many)
+    EXPECTED_VERSION = "expected version"
 
 
 class DomainError(Exception):
@@ -28,14 +49,22 @@ class DomainError(Exception):
         self,
         code: ErrorCode,
         message: str,
-        field: tuple[str, ...] = (),
+        subject: Subject | None = None,
+        *,
+        index: int | None = None,
         current_version: int | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-        self.field = field
+        self.subject = subject
+        self.index = index
         self.current_version = current_version
+
+    def at(self, index: int) -> DomainError:
+        """The same failure, placed at a position of the request's list."""
+        self.index = index
+        return self
 
     @property
     def extensions(self) -> dict[str, str]:
@@ -44,21 +73,25 @@ class DomainError(Exception):
         return {"code": self.code.value}
 
 
-def not_found(what: str, field: tuple[str, ...]) -> DomainError:
-    return DomainError(ErrorCode.NOT_FOUND, f"{what} not found.", field)
+def not_found(what: str, subject: Subject, index: int | None = None) -> DomainError:
+    return DomainError(ErrorCode.NOT_FOUND, f"{what} not found.", subject, index=index)
 
 
-def require_positive(quantity: int, field: tuple[str, ...]) -> None:
+def require_positive(quantity: int) -> None:
     if quantity <= 0:
         raise DomainError(
-            ErrorCode.INVALID_QUANTITY, "Quantity must be a positive whole number.", field
+            ErrorCode.INVALID_QUANTITY,
+            "Quantity must be a positive whole number.",
+            Subject.QUANTITY,
         )
 
 
-def version_conflict(current: int, field: tuple[str, ...] = ("expectedVersion",)) -> DomainError:
+def version_conflict(current: int, expected: int | None) -> DomainError:
+    """The order is at `current`. The client's expectedVersion is at fault only when it
+    sent one; otherwise the server's own retries ran out."""
     return DomainError(
         ErrorCode.VERSION_CONFLICT,
         f"The sales order has changed; its current version is {current}.",
-        field,
+        Subject.EXPECTED_VERSION if expected is not None else None,
         current_version=current,
     )

@@ -8,10 +8,18 @@ of the aggregate: their guarded updates are the use cases' job.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
-from services.domain.errors import DomainError, ErrorCode, require_positive, version_conflict
+from services.domain.errors import (
+    DomainError,
+    ErrorCode,
+    Subject,
+    require_positive,
+    version_conflict,
+)
 from services.domain.planner import LineDemand, LinePlan
 
 
@@ -27,6 +35,45 @@ class OrderStatus(StrEnum):
     ALLOCATED = "ALLOCATED"
     PARTIALLY_PACKED = "PARTIALLY_PACKED"
     PACKED = "PACKED"
+
+
+# -- derived quantities: defined here once, used by the aggregate and by the read side ----
+
+
+class Reserved(Protocol):
+    """An allocation line as far as a sales-order line's figures go."""
+
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def quantity_packed(self) -> int: ...
+
+
+class Awaited(Protocol):
+    """A backorder as far as a sales-order line's figures go."""
+
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def quantity_allocated(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+
+
+def quantity_allocated(allocations: Iterable[Reserved]) -> int:
+    """All allocation lines, packed or not."""
+    return sum(a.quantity for a in allocations)
+
+
+def quantity_packed(allocations: Iterable[Reserved]) -> int:
+    return sum(a.quantity_packed for a in allocations)
+
+
+def quantity_backordered(backorders: Iterable[Awaited]) -> int:
+    """What the line's open backorder still waits for."""
+    return sum(
+        b.quantity - b.quantity_allocated for b in backorders if b.status == BackorderStatus.OPEN
+    )
 
 
 @dataclass
@@ -109,19 +156,22 @@ class SalesOrder:
 
     def check_version(self, expected: int | None) -> None:
         if expected is not None and expected != self.version:
-            raise version_conflict(self.version)
+            raise version_conflict(self.version, expected)
 
     def line(self, line_id: int) -> OrderLine:
         for line in self.lines:
             if line.id == line_id:
                 return line
-        raise DomainError(ErrorCode.NOT_FOUND, "Sales order line not found.", ("id",))
+        raise DomainError(ErrorCode.NOT_FOUND, "Sales order line not found.", Subject.LINE)
+
+    def allocations_of(self, line_id: int | None) -> list[AllocationLine]:
+        return [a for a in self.allocations if a.line_id == line_id]
 
     def allocated(self, line_id: int | None) -> int:
-        return sum(a.quantity for a in self.allocations if a.line_id == line_id)
+        return quantity_allocated(self.allocations_of(line_id))
 
     def packed(self, line_id: int | None) -> int:
-        return sum(a.quantity_packed for a in self.allocations if a.line_id == line_id)
+        return quantity_packed(self.allocations_of(line_id))
 
     def open_backorder(self, line_id: int | None) -> Backorder | None:
         return next(
@@ -152,8 +202,8 @@ class SalesOrder:
         wanted = sum(
             line.quantity - line.quantity_cancelled for line in self.lines if not line.serialized
         )
-        allocated = sum(a.quantity for a in self.allocations)
-        packed = sum(a.quantity_packed for a in self.allocations)
+        allocated = quantity_allocated(self.allocations)
+        packed = quantity_packed(self.allocations)
         if packed > 0:
             return OrderStatus.PACKED if packed >= wanted else OrderStatus.PARTIALLY_PACKED
         if allocated > 0:
@@ -163,7 +213,7 @@ class SalesOrder:
     # -- lines -----------------------------------------------------------------
 
     def add_line(self, item_id: int, serialized: bool, quantity: int) -> OrderLine:
-        require_positive(quantity, ("quantity",))
+        require_positive(quantity)
         number = max((line.line_number for line in self.lines), default=0) + 1
         line = OrderLine(None, number, item_id, serialized, quantity)
         self.lines.append(line)
@@ -172,14 +222,14 @@ class SalesOrder:
 
     def change_line_quantity(self, line_id: int, quantity: int) -> None:
         """Lowering a line first gives up cancelled quantity, then shrinks its backorder."""
-        require_positive(quantity, ("quantity",))
+        require_positive(quantity)
         line = self.line(line_id)
         allocated = self.allocated(line_id)
         if quantity < allocated:
             raise DomainError(
                 ErrorCode.QUANTITY_BELOW_ALLOCATED,
                 f"Quantity {quantity} is below the {allocated} already allocated.",
-                ("quantity",),
+                Subject.QUANTITY,
             )
         line.quantity = quantity
         line.quantity_cancelled = min(line.quantity_cancelled, quantity - allocated)
@@ -195,7 +245,7 @@ class SalesOrder:
             raise DomainError(
                 ErrorCode.LINE_HAS_ALLOCATIONS,
                 "Remove the line's allocation lines before deleting it.",
-                ("id",),
+                Subject.LINE,
             )
         for backorder in [b for b in self.backorders if b.line_id == line_id]:
             self.backorders.remove(backorder)
@@ -266,13 +316,15 @@ class SalesOrder:
         for index, allocation_id in enumerate(allocation_ids):
             if allocation_id not in by_id:  # removed by another request meanwhile
                 raise DomainError(
-                    ErrorCode.NOT_FOUND, "Allocation line not found.", ("ids", str(index))
-                )
+                    ErrorCode.NOT_FOUND, "Allocation line not found.", Subject.ALLOCATION,
+                    index=index,
+                )  # fmt: skip
             if by_id[allocation_id].quantity_packed > 0:
                 raise DomainError(
                     ErrorCode.ALLOCATION_PACKED,
                     "An allocation line with packed quantity cannot be removed.",
-                    ("ids", str(index)),
+                    Subject.ALLOCATION,
+                    index=index,
                 )
         # An id named twice removes its line once.
         removed = [by_id[i] for i in dict.fromkeys(allocation_ids)]
@@ -292,7 +344,7 @@ class SalesOrder:
             raise DomainError(
                 ErrorCode.NOTHING_TO_PACK,
                 "The order has no allocated quantity left to pack.",
-                ("id",),
+                Subject.ORDER,
             )
         packed_lines = []
         for line in self.lines:
@@ -315,14 +367,14 @@ class SalesOrder:
         for backorder in self.backorders:
             if backorder.id == backorder_id:
                 return backorder
-        raise DomainError(ErrorCode.NOT_FOUND, "Backorder not found.", ("id",))
+        raise DomainError(ErrorCode.NOT_FOUND, "Backorder not found.", Subject.BACKORDER)
 
     def _require_open(self, backorder: Backorder) -> None:
         if backorder.status is not BackorderStatus.OPEN:
             raise DomainError(
                 ErrorCode.BACKORDER_NOT_OPEN,
                 f"The backorder is {backorder.status.value}, not OPEN.",
-                ("id",),
+                Subject.BACKORDER,
             )
 
     def cancel_backorder(self, backorder_id: int, reason: str | None) -> Backorder:

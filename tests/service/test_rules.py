@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services import catalog, orders
-from services.domain.errors import DomainError, ErrorCode
+from services.domain.errors import DomainError, ErrorCode, Subject
 from services.domain.order import BackorderStatus, SalesOrder
 from services.domain.planner import AllocationStrategy
 from services.ports import UnitOfWorkFactory
@@ -268,7 +268,7 @@ async def test_removing_a_packed_allocation_among_others_is_allocation_packed_an
         orders.remove_allocation_lines(uow, [unpacked_id, packed_id], None),
     )
 
-    assert error.field == ("ids", "1")
+    assert (error.subject, error.index) == (Subject.ALLOCATION, 1)
     assert await snapshot(engine, order_id) == before
     assert unpacked_id in ids((await reload(uow, order_id)).allocations)
     assert (await balance(engine, "S2")).allocated == 3
@@ -286,7 +286,7 @@ async def test_removing_with_an_unknown_allocation_id_is_not_found_and_removes_n
         orders.remove_allocation_lines(uow, [first, UNKNOWN_ID, second, third], None),
     )
 
-    assert error.field == ("ids", "1")
+    assert (error.subject, error.index) == (Subject.ALLOCATION, 1)
     assert await snapshot(engine, order_id) == before
     assert await count(engine, "allocations") == 3
 
@@ -330,7 +330,7 @@ async def test_a_line_cannot_be_lowered_below_its_allocated_quantity(
         orders.update_sales_order_line(uow, brass, 24, None),
     )
 
-    assert error.field == ("quantity",)
+    assert (error.subject, error.index) == (Subject.QUANTITY, None)
     assert await snapshot(engine, order_id) == before
 
 
@@ -385,7 +385,7 @@ async def test_a_negative_adjustment_below_allocated_is_insufficient_stock(
         catalog.adjust_inventory(uow, catalog.Adjustment("WIDGET", "L1", "BIN-1", -3, "damaged")),
     )
 
-    assert error.field == ("input", "quantity")
+    assert (error.subject, error.index) == (Subject.QUANTITY, None)
     assert await balance(engine, "L1") == before
     assert await count(engine, "inventory_adjustments") == 1  # the receipt only
     # Down to exactly the allocated quantity is still allowed.
@@ -480,7 +480,7 @@ async def test_a_stale_expected_version_is_a_version_conflict_and_changes_nothin
     error = await fails(ErrorCode.VERSION_CONFLICT, operation(uow, order, 1))
 
     assert error.current_version == 2
-    assert error.field == ("expectedVersion",)
+    assert error.subject is Subject.EXPECTED_VERSION
     assert await snapshot(engine, order_id) == before
 
 
@@ -572,7 +572,7 @@ async def test_allocating_packing_or_adding_to_an_unknown_order_is_not_found(
         ErrorCode.NOT_FOUND, orders.add_sales_order_line(uow, UNKNOWN_ID, "WIDGET", 1, None)
     )
 
-    assert error.field == ("salesOrderId",)  # the argument that named the order
+    assert error.subject is Subject.ORDER  # the argument that named the order
     assert await count(engine, "sales_order_lines") == 0
     assert await balance(engine, "L1") == Balance(5, 0, 2)
 
@@ -612,7 +612,7 @@ async def test_an_order_with_an_unknown_sku_is_not_found_and_not_created(
 
     error = await fails(ErrorCode.NOT_FOUND, helpers.order(uow, ("WIDGET", 1), ("NO-SUCH-SKU", 1)))
 
-    assert error.field == ("input", "lines", "1", "sku")
+    assert (error.subject, error.index) == (Subject.ITEM, 1)
     assert await count(engine, "sales_orders") == 0
     assert await count(engine, "sales_order_lines") == 0
 
@@ -628,15 +628,15 @@ async def test_adding_a_line_with_an_unknown_sku_is_not_found(
         ErrorCode.NOT_FOUND, orders.add_sales_order_line(uow, order_id, "NO-SUCH-SKU", 1, None)
     )
 
-    assert error.field == ("sku",)
+    assert (error.subject, error.index) == (Subject.ITEM, None)
     assert await snapshot(engine, order_id) == before
 
 
 @pytest.mark.parametrize(
-    ("sku", "location_code", "field"),
+    ("sku", "location_code", "subject"),
     [
-        ("NO-SUCH-SKU", "BIN-1", ("input", "sku")),
-        ("WIDGET", "NO-SUCH-BIN", ("input", "locationCode")),
+        ("NO-SUCH-SKU", "BIN-1", Subject.ITEM),
+        ("WIDGET", "NO-SUCH-BIN", Subject.LOCATION),
     ],
 )
 async def test_adjusting_an_unknown_sku_or_location_code_is_not_found(
@@ -644,7 +644,7 @@ async def test_adjusting_an_unknown_sku_or_location_code_is_not_found(
     engine: AsyncEngine,
     sku: str,
     location_code: str,
-    field: tuple[str, ...],
+    subject: Subject,
 ) -> None:
     await helpers.one_balance(uow, 0)
 
@@ -653,7 +653,7 @@ async def test_adjusting_an_unknown_sku_or_location_code_is_not_found(
         catalog.adjust_inventory(uow, catalog.Adjustment(sku, "L9", location_code, 5, "receipt")),
     )
 
-    assert error.field == field
+    assert error.subject is subject
     assert await count(engine, "lots") == 0
     assert await count(engine, "inventory_balances") == 0
     assert await count(engine, "inventory_adjustments") == 0
@@ -672,7 +672,7 @@ async def test_an_order_line_of_zero_or_negative_quantity_is_invalid(
         ErrorCode.INVALID_QUANTITY, helpers.order(uow, ("WIDGET", 2), ("WIDGET", quantity))
     )
 
-    assert error.field == ("input", "lines", "1", "quantity")
+    assert (error.subject, error.index) == (Subject.QUANTITY, 1)
     assert await count(engine, "sales_orders") == 0
     assert await count(engine, "sales_order_lines") == 0
 
@@ -694,7 +694,7 @@ async def test_adding_or_updating_a_line_to_zero_or_negative_quantity_is_invalid
         ErrorCode.INVALID_QUANTITY, orders.update_sales_order_line(uow, line_id, quantity, None)
     )
 
-    assert added.field == updated.field == ("quantity",)
+    assert added.subject is updated.subject is Subject.QUANTITY
     assert await snapshot(engine, order_id) == before
 
 
@@ -725,7 +725,7 @@ async def test_an_existing_sku_is_a_duplicate(uow: UnitOfWorkFactory, engine: As
         ErrorCode.DUPLICATE, catalog.create_item(uow, "WIDGET", "Another", True, "BOX")
     )
 
-    assert error.field == ("input", "sku")
+    assert error.subject is Subject.ITEM
     assert await rows(engine, "SELECT sku, name, serialized, unit FROM items") == [
         ("WIDGET", "Widget", False, "EA")
     ]
@@ -738,7 +738,7 @@ async def test_an_existing_location_code_is_a_duplicate(
 
     error = await fails(ErrorCode.DUPLICATE, catalog.create_location(uow, "BIN-1", "Elsewhere", 9))
 
-    assert error.field == ("input", "code")
+    assert error.subject is Subject.LOCATION
     assert await rows(engine, "SELECT code, name, pick_sequence FROM locations") == [
         ("BIN-1", "BIN-1", 1)
     ]
@@ -752,7 +752,7 @@ async def test_an_existing_order_number_is_a_duplicate(
 
     error = await fails(ErrorCode.DUPLICATE, helpers.order(uow, ("WIDGET", 3), number="PO-42"))
 
-    assert error.field == ("input", "number")
+    assert error.subject is Subject.ORDER_NUMBER
     assert await rows(engine, "SELECT id, number FROM sales_orders") == [(first, "PO-42")]
     assert await rows(engine, "SELECT order_id, quantity FROM sales_order_lines") == [(first, 1)]
 
@@ -803,7 +803,7 @@ async def test_cancelling_or_deleting_a_backorder_with_a_stale_version_changes_n
         orders.delete_backorder(uow, backorder_id, expected_version=version - 1),
     ):
         error = await fails(ErrorCode.VERSION_CONFLICT, call)
-        assert (error.current_version, error.field) == (version, ("expectedVersion",))
+        assert (error.current_version, error.subject) == (version, Subject.EXPECTED_VERSION)
 
     assert await rows(engine, "SELECT status FROM backorders") == [("OPEN",)]
     await orders.cancel_backorder(uow, backorder_id, None, expected_version=version)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.domain.errors import DomainError, ErrorCode
+from services.domain.errors import DomainError, ErrorCode, Subject
 from services.domain.order import (
     AllocationLine,
     Backorder,
@@ -308,7 +308,7 @@ def test_a_line_quantity_below_what_is_allocated_is_refused_and_nothing_changes(
     with raises_code(ErrorCode.QUANTITY_BELOW_ALLOCATED) as caught:
         order.change_line_quantity(1, 5)
 
-    assert caught.value.field == ("quantity",)
+    assert (caught.value.subject, caught.value.index) == (Subject.QUANTITY, None)
     assert order.line(1).quantity == 10
     assert order.backorders[0].remaining == 4
     assert order.changes == []
@@ -512,7 +512,7 @@ def test_removing_a_packed_allocation_line_is_refused_and_nothing_is_removed() -
     with raises_code(ErrorCode.ALLOCATION_PACKED) as caught:
         order.remove_allocations([unpacked.id, packed.id])
 
-    assert caught.value.field == ("ids", "1")
+    assert (caught.value.subject, caught.value.index) == (Subject.ALLOCATION, 1)
     assert order.allocations == [packed, unpacked]
     assert order.changes == []
 
