@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from db.database import Database
 from db.engine import create_engine, migrate
 from db.repositories import SqlUnitOfWork
 from services import catalog, orders
@@ -223,7 +224,8 @@ async def allocated(engine: AsyncEngine, batch: Orders) -> int:
 async def add_read_orders(engine: AsyncEngine, count: int, lines: int) -> list[str]:
     """Orders to read, through the use cases: lines - 1 lines of 3 units in stock and one
     line of SHORT (no stock: a backorder of 5); every other order packed. Their numbers."""
-    uow = lambda: SqlUnitOfWork(engine)  # noqa: E731 - a factory, as the app makes one
+    database = Database(engine.url.render_as_string(hide_password=False), size=1)
+    uow = lambda: SqlUnitOfWork(database)  # noqa: E731 - a factory, as the app makes one
     if await scalar(engine, "SELECT count(*) FROM items WHERE sku = :s", s=SHORT_SKU) == 0:
         await catalog.create_item(uow, SHORT_SKU, "Out of stock", False, "EA")
     skus = [
@@ -233,14 +235,18 @@ async def add_read_orders(engine: AsyncEngine, count: int, lines: int) -> list[s
         )
     ]
     numbers = []
-    for index in range(count):
-        number = f"READ-{lines}-{index:03d}"
-        wanted = [orders.LineInput(sku, 3) for sku in skus] + [orders.LineInput(SHORT_SKU, 5)]
-        order_id = await orders.create_sales_order(uow, "reader", number, wanted)
-        await orders.allocate_order(uow, order_id)
-        if index % 2 == 0:
-            await orders.pack_allocated_order(uow, order_id, None)
-        numbers.append(number)
+    try:
+        for index in range(count):
+            number = f"READ-{lines}-{index:03d}"
+            wanted = [orders.LineInput(sku, 3) for sku in skus]
+            wanted.append(orders.LineInput(SHORT_SKU, 5))
+            order_id = await orders.create_sales_order(uow, "reader", number, wanted)
+            await orders.allocate_order(uow, order_id)
+            if index % 2 == 0:
+                await orders.pack_allocated_order(uow, order_id, None)
+            numbers.append(number)
+    finally:
+        await database.close()
     return numbers
 
 

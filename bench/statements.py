@@ -1,6 +1,6 @@
 """SQL statements per request, counted in-process as tests/api/test_statement_count.py
-counts them (SQLAlchemy's before_cursor_execute), and pool checkouts: each checkout
-also costs a round trip, the engine's pre-ping, which is not a statement of ours."""
+counts them (every statement of the request path goes through db.database.Session,
+BEGIN and COMMIT included), and pool checkouts (one per request by design)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.queries import ALLOCATE, ORDER_PAGE, ORDER_SCREEN, body
-from db.engine import create_engine
+from db.database import Database
 from db.repositories import SqlUnitOfWork
 from schema.app import create_app
 from schema.settings import Settings
@@ -27,21 +25,23 @@ class Counter:
     statements: int = 0
     checkouts: int = 0
 
-    def listen(self, engine: AsyncEngine) -> None:
-        event.listen(engine.sync_engine, "before_cursor_execute", self._statement)
-        event.listen(engine.sync_engine.pool, "checkout", self._checkout)
-
-    def _statement(self, *_: object) -> None:
-        self.statements += 1
-
-    def _checkout(self, *_: object) -> None:
-        self.checkouts += 1
-
     def since(self, before: Counter) -> Counter:
         return Counter(self.statements - before.statements, self.checkouts - before.checkouts)
 
-    def copy(self) -> Counter:
-        return Counter(self.statements, self.checkouts)
+
+class Counting:
+    """Counts what a Database does."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.statements = 0
+        database.on_statement = self._statement
+
+    def _statement(self, _: str) -> None:
+        self.statements += 1
+
+    def now(self) -> Counter:
+        return Counter(self.statements, self.database.checkouts)
 
 
 def global_id(kind: str, pk: int) -> str:
@@ -50,30 +50,29 @@ def global_id(kind: str, pk: int) -> str:
 
 async def allocate_transaction(database_url: str, order_id: int) -> int:
     """Statements of services.orders.allocate_order's transaction for this order."""
-    engine = create_engine(database_url, pool_size=1)
-    counter = Counter()
-    counter.listen(engine)
+    database = Database(database_url, size=1)
+    counting = Counting(database)
     try:
-        await orders.allocate_order(lambda: SqlUnitOfWork(engine), order_id)
+        await orders.allocate_order(lambda: SqlUnitOfWork(database), order_id)
     finally:
-        await engine.dispose()
-    return counter.statements
+        await database.close()
+    return counting.statements
 
 
 class InProcess:
     """The real ASGI app in this process, with counted statements and checkouts."""
 
-    def __init__(self, http: httpx.AsyncClient, counter: Counter) -> None:
+    def __init__(self, http: httpx.AsyncClient, counting: Counting) -> None:
         self.http = http
-        self.counter = counter
+        self.counting = counting
 
     async def post(self, payload: dict[str, Any]) -> tuple[dict[str, Any], Counter]:
-        before = self.counter.copy()
+        before = self.counting.now()
         response = await self.http.post("/graphql", json=payload)
         result: dict[str, Any] = response.json()
         if response.status_code != 200 or result.get("errors"):
             raise RuntimeError(f"unexpected answer: {result}")
-        return result, self.counter.since(before)
+        return result, self.counting.now().since(before)
 
     async def allocate(self, order_id: int) -> Counter:
         result, used = await self.post(body(ALLOCATE, id=global_id("SalesOrder", order_id)))
@@ -94,11 +93,10 @@ class InProcess:
 @asynccontextmanager
 async def in_process(database_url: str) -> AsyncIterator[InProcess]:
     app = create_app(Settings(_env_file=None, database_url=database_url))
-    counter = Counter()
-    counter.listen(app.state.engine)
+    counting = Counting(app.state.database)
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
-            yield InProcess(http, counter)
+            yield InProcess(http, counting)
     finally:
-        await app.state.engine.dispose()
+        await app.state.database.close()

@@ -1,4 +1,4 @@
-"""Engine creation and the migration runner."""
+"""SQLAlchemy engines for tools and tests, and the migration runner."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import functools
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from db.database import Database
 
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
 
@@ -26,6 +28,8 @@ def asyncpg_url(url: str) -> str:
 
 
 def create_engine(url: str, **options: Any) -> AsyncEngine:
+    """SQLAlchemy, for the tools, the benchmarks' set-up and the tests (the request path
+    uses db.database): each checkout pings, so a tool survives a restarted server."""
     options.setdefault("pool_size", 10)
     options.setdefault("max_overflow", 10)
     options.setdefault("pool_pre_ping", True)
@@ -44,12 +48,14 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(Config(str(ALEMBIC_INI))).get_current_head()
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
+async def migrated_to(database: Database) -> str | None:
     """The migration the database is at (None before the first one)."""
-    async with engine.connect() as conn:
-        return await conn.run_sync(
-            lambda sync: MigrationContext.configure(sync).get_current_revision()
-        )
+    async with database.session() as session:
+        try:
+            found = await session.fetchval("SELECT version_num FROM alembic_version")
+        except asyncpg.UndefinedTableError:
+            return None
+    return found if isinstance(found, str) else None
 
 
 def upgrade_to_head(url: str) -> None:

@@ -1,29 +1,37 @@
 """The unit of work and repositories that implement services.ports on PostgreSQL.
 
-SQLAlchemy Core on one AsyncConnection per unit of work: the use cases load
-small aggregates explicitly, so the ORM's identity map would only add cost.
+Constant statements with bound parameters on one Session per unit of work (asyncpg
+prepares each once per connection). An order's changes are written in one batch
+statement per kind of row and change, whatever the number of lines. What a unit of
+work loads and writes is also kept as read records (`written`), so that a payload
+shows it without reading it again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Protocol, Self, TypeVar
 
-from sqlalchemy import Table, delete, func, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from db import tables as t
-from db.errors import (
-    RACE_SQLSTATES,
-    connection_lost,
-    reporting_lost_connections,
-    sqlstate,
-    unavailable,
+from db import reads
+from db.database import Database, Session
+from db.errors import RACE_SQLSTATES, Unavailable, connection_lost, sqlstate
+from db.records import (
+    AdjustmentRecord,
+    AllocationRecord,
+    BackorderRecord,
+    BalanceRecord,
+    ItemRecord,
+    LineRecord,
+    LocationRecord,
+    OrderRecord,
+    OrderTree,
+    PackedAllocationsOf,
+    PackedLineRecord,
+    Written,
 )
 from services.domain.errors import DomainError, ErrorCode, Subject
 from services.domain.order import (
@@ -39,61 +47,96 @@ from services.domain.order import (
     Updated,
 )
 from services.domain.planner import StockCandidate
-from services.ports import BalanceRecord, ConcurrentChange, ItemRecord
+from services.ports import CatalogItem, ConcurrentChange
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def _id(row: _Row) -> int:
+    """The id of a row that is stored (the aggregate's new rows get theirs on save)."""
+    assert row.id is not None, f"{row!r} is not stored yet"
+    return row.id
+
+
+def _of_kind(rows: Iterable[object], kind: type[T]) -> list[T]:
+    return [row for row in rows if isinstance(row, kind)]
+
+
+# -- the catalog -------------------------------------------------------------------------
+
+_ADD_ITEM = """INSERT INTO items (sku, name, serialized, unit) VALUES ($1, $2, $3, $4)
+ON CONFLICT (sku) DO NOTHING RETURNING id, sku, name, serialized, unit"""
+_ITEM_BY_SKU = f"{reads.ITEM} WHERE sku = $1"
+_ADD_LOCATION = """INSERT INTO locations (code, name, pick_sequence) VALUES ($1, $2, $3)
+ON CONFLICT (code) DO NOTHING RETURNING id, code, name, pick_sequence"""
+_LOCATION_BY_CODE = "SELECT id FROM locations WHERE code = $1"
 
 
 class SqlCatalog:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
+    def __init__(self, session: Session, written: Written) -> None:
+        self.session, self.written = session, written
 
     async def add_item(self, sku: str, name: str, serialized: bool, unit: str) -> int:
-        stmt = (
-            pg_insert(t.Item)
-            .values(sku=sku, name=name, serialized=serialized, unit=unit)
-            .on_conflict_do_nothing(index_elements=["sku"])
-            .returning(t.Item.id)
-        )
-        item_id = await self.conn.scalar(stmt)
-        if item_id is None:
+        row = await self.session.fetchrow(_ADD_ITEM, sku, name, serialized, unit)
+        if row is None:
             raise DomainError(
                 ErrorCode.DUPLICATE, f"An item with sku {sku!r} exists.", Subject.ITEM
             )
-        return item_id
+        item = ItemRecord(*row)
+        self.written.items.append(item)
+        return item.id
 
-    async def item_by_sku(self, sku: str) -> ItemRecord | None:
-        row = (
-            await self.conn.execute(
-                select(t.Item.id, t.Item.sku, t.Item.serialized).where(t.Item.sku == sku)
-            )
-        ).first()
-        return ItemRecord(row.id, row.sku, row.serialized) if row else None
+    async def item_by_sku(self, sku: str) -> CatalogItem | None:
+        row = await self.session.fetchrow(_ITEM_BY_SKU, sku)
+        return CatalogItem(row["id"], row["serialized"]) if row else None
 
     async def add_location(self, code: str, name: str, pick_sequence: int) -> int:
-        stmt = (
-            pg_insert(t.Location)
-            .values(code=code, name=name, pick_sequence=pick_sequence)
-            .on_conflict_do_nothing(index_elements=["code"])
-            .returning(t.Location.id)
-        )
-        location_id = await self.conn.scalar(stmt)
-        if location_id is None:
+        row = await self.session.fetchrow(_ADD_LOCATION, code, name, pick_sequence)
+        if row is None:
             raise DomainError(
                 ErrorCode.DUPLICATE, f"A location with code {code!r} exists.", Subject.LOCATION
             )
-        return location_id
+        location = LocationRecord(*row)
+        self.written.locations.append(location)
+        return location.id
 
     async def location_id(self, code: str) -> int | None:
-        return await self.conn.scalar(select(t.Location.id).where(t.Location.code == code))
+        found = await self.session.fetchval(_LOCATION_BY_CODE, code)
+        return found if isinstance(found, int) else None
 
+
+# -- stock -------------------------------------------------------------------------------
+
+_CANDIDATES = """SELECT b.id, b.item_id, b.lot_id, b.location_id, b.on_hand - b.allocated,
+    l.received_at, l.expires_at, loc.pick_sequence
+FROM inventory_balances b
+JOIN lots l ON l.id = b.lot_id
+JOIN locations loc ON loc.id = b.location_id
+WHERE b.item_id = ANY($1::bigint[]) AND b.on_hand > b.allocated"""
+_ADD_LOT = """INSERT INTO lots (item_id, lot_number, received_at, expires_at)
+VALUES ($1, $2, coalesce($3::timestamptz, now()), $4)
+ON CONFLICT (item_id, lot_number) DO NOTHING RETURNING id"""
+_LOT = "SELECT id FROM lots WHERE item_id = $1 AND lot_number = $2"
+_ADD_BALANCE = """INSERT INTO inventory_balances (item_id, lot_id, location_id) VALUES ($1, $2, $3)
+ON CONFLICT (lot_id, location_id) DO NOTHING"""
+_ADJUST = """UPDATE inventory_balances SET on_hand = on_hand + $3, version = version + 1
+WHERE lot_id = $1 AND location_id = $2 AND on_hand + $3 >= allocated
+RETURNING id, item_id, lot_id, location_id, on_hand, allocated, version"""
+_RECORD_ADJUSTMENT = """INSERT INTO inventory_adjustments (balance_id, quantity, reason)
+VALUES ($1, $2, $3) RETURNING id, balance_id, quantity, reason, created_at"""
 
 # One statement per batch of balance changes. Rows are locked in id order first,
 # so two transactions touching the same balances never deadlock; the guard is
 # re-checked on the newest row version after any wait (READ COMMITTED).
 _BALANCE_CHANGE = """
 WITH wanted AS (
-    SELECT unnest(CAST(:ids AS bigint[])) AS id, unnest(CAST(:quantities AS int[])) AS qty
+    SELECT unnest($1::bigint[]) AS id, unnest($2::int[]) AS qty
 ), locked AS (
     SELECT b.id FROM inventory_balances b JOIN wanted w ON w.id = b.id
     ORDER BY b.id FOR NO KEY UPDATE OF b
@@ -103,44 +146,27 @@ FROM wanted w
 WHERE b.id = w.id AND b.id IN (SELECT id FROM locked) AND {guard}
 RETURNING b.id
 """
+_RESERVE = _BALANCE_CHANGE.format(
+    assignments="allocated = b.allocated + w.qty", guard="b.on_hand - b.allocated >= w.qty"
+)
+_RELEASE = _BALANCE_CHANGE.format(
+    assignments="allocated = b.allocated - w.qty", guard="b.allocated >= w.qty"
+)
+_SHIP = _BALANCE_CHANGE.format(
+    assignments="on_hand = b.on_hand - w.qty, allocated = b.allocated - w.qty",
+    guard="b.allocated >= w.qty",
+)
 
 
 class SqlStock:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
+    def __init__(self, session: Session, written: Written) -> None:
+        self.session, self.written = session, written
 
     async def candidates(self, item_ids: Collection[int]) -> list[StockCandidate]:
         if not item_ids:
             return []
-        b, lot, loc = t.InventoryBalance, t.Lot, t.Location
-        rows = await self.conn.execute(
-            select(
-                b.id,
-                b.item_id,
-                b.lot_id,
-                b.location_id,
-                (b.on_hand - b.allocated).label("available"),
-                lot.received_at,
-                lot.expires_at,
-                loc.pick_sequence,
-            )
-            .join(lot, lot.id == b.lot_id)
-            .join(loc, loc.id == b.location_id)
-            .where(b.item_id.in_(item_ids), b.on_hand > b.allocated)
-        )
-        return [
-            StockCandidate(
-                r.id,
-                r.item_id,
-                r.lot_id,
-                r.location_id,
-                r.available,
-                r.received_at,
-                r.expires_at,
-                r.pick_sequence,
-            )
-            for r in rows
-        ]
+        rows = await self.session.fetch(_CANDIDATES, list(item_ids))
+        return [StockCandidate(*row) for row in rows]
 
     async def lot_id(
         self,
@@ -149,311 +175,409 @@ class SqlStock:
         received_at: datetime | None,
         expires_at: datetime | None,
     ) -> int:
-        values: dict[str, Any] = {
-            "item_id": item_id,
-            "lot_number": lot_number,
-            "expires_at": expires_at,
-        }
-        if received_at is not None:
-            values["received_at"] = received_at
-        created = await self.conn.scalar(
-            pg_insert(t.Lot)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["item_id", "lot_number"])
-            .returning(t.Lot.id)
+        created = await self.session.fetchval(
+            _ADD_LOT, item_id, lot_number, received_at, expires_at
         )
-        if created is not None:
-            return int(created)
-        existing = await self.conn.scalar(
-            select(t.Lot.id).where(t.Lot.item_id == item_id, t.Lot.lot_number == lot_number)
+        found = (
+            created
+            if created is not None
+            else await self.session.fetchval(_LOT, item_id, lot_number)
         )
-        assert existing is not None
-        return existing
+        assert isinstance(found, int)
+        return found
 
-    async def adjust(
-        self, item_id: int, lot_id: int, location_id: int, delta: int
-    ) -> BalanceRecord | None:
-        b = t.InventoryBalance
-        await self.conn.execute(
-            pg_insert(b)
-            .values(item_id=item_id, lot_id=lot_id, location_id=location_id)
-            .on_conflict_do_nothing(index_elements=["lot_id", "location_id"])
-        )
-        row = (
-            await self.conn.execute(
-                update(b)
-                .where(
-                    b.lot_id == lot_id,
-                    b.location_id == location_id,
-                    b.on_hand + delta >= b.allocated,
-                )
-                .values(on_hand=b.on_hand + delta, version=b.version + 1)
-                .returning(b.id, b.on_hand, b.allocated, b.version)
-            )
-        ).first()
-        return BalanceRecord(row.id, row.on_hand, row.allocated, row.version) if row else None
+    async def adjust(self, item_id: int, lot_id: int, location_id: int, delta: int) -> int | None:
+        await self.session.execute(_ADD_BALANCE, item_id, lot_id, location_id)
+        row = await self.session.fetchrow(_ADJUST, lot_id, location_id, delta)
+        if row is None:
+            return None
+        balance = BalanceRecord(*row)
+        self.written.balances.append(balance)
+        return balance.id
 
     async def record_adjustment(self, balance_id: int, quantity: int, reason: str) -> int:
-        adjustment_id = await self.conn.scalar(
-            insert(t.InventoryAdjustment)
-            .values(balance_id=balance_id, quantity=quantity, reason=reason)
-            .returning(t.InventoryAdjustment.id)
-        )
-        assert adjustment_id is not None
-        return int(adjustment_id)
+        row = await self.session.fetchrow(_RECORD_ADJUSTMENT, balance_id, quantity, reason)
+        assert row is not None
+        adjustment = AdjustmentRecord(*row)
+        self.written.adjustments.append(adjustment)
+        return adjustment.id
 
-    async def _change(self, quantities: Mapping[int, int], assignments: str, guard: str) -> None:
+    async def _change(self, statement: str, quantities: Mapping[int, int]) -> None:
         if not quantities:
             return
-        ids = sorted(quantities)
-        stmt = text(_BALANCE_CHANGE.format(assignments=assignments, guard=guard))
-        changed = (
-            await self.conn.execute(stmt, {"ids": ids, "quantities": [quantities[i] for i in ids]})
-        ).all()
-        if len(changed) != len(ids):
-            raise ConcurrentChange(f"{len(ids) - len(changed)} balance(s) changed under us")
+        changed = await self.session.fetch(statement, list(quantities), list(quantities.values()))
+        if len(changed) != len(quantities):
+            raise ConcurrentChange("a balance no longer has what the plan relied on")
 
     async def reserve(self, quantities: Mapping[int, int]) -> None:
-        await self._change(
-            quantities, "allocated = b.allocated + w.qty", "b.on_hand - b.allocated >= w.qty"
-        )
+        await self._change(_RESERVE, quantities)
 
     async def release(self, quantities: Mapping[int, int]) -> None:
-        await self._change(quantities, "allocated = b.allocated - w.qty", "b.allocated >= w.qty")
+        await self._change(_RELEASE, quantities)
 
     async def ship(self, quantities: Mapping[int, int]) -> None:
-        await self._change(
-            quantities,
-            "on_hand = b.on_hand - w.qty, allocated = b.allocated - w.qty",
-            "b.allocated >= w.qty",
-        )
+        await self._change(_SHIP, quantities)
+
+
+# -- orders ------------------------------------------------------------------------------
+
+_NEXT_NUMBER = "SELECT nextval('sales_order_number_seq')"
+_NUMBER_TAKEN = "SELECT EXISTS (SELECT 1 FROM sales_orders WHERE number = $1)"
+_CREATE_ORDER = """INSERT INTO sales_orders (customer, number, version) VALUES ($1, $2, 0)
+ON CONFLICT (number) DO NOTHING
+RETURNING id, number, customer, status, version, created_at, updated_at"""
+_VERSION = "SELECT version FROM sales_orders WHERE id = $1"
+_ORDER_OF_LINE = "SELECT order_id FROM sales_order_lines WHERE id = $1"
+_ORDER_OF_BACKORDER = "SELECT order_id FROM backorders WHERE id = $1"
+_ORDERS_OF_ALLOCATIONS = "SELECT id, order_id FROM allocations WHERE id = ANY($1::bigint[])"
+# The claim: a concurrent change to the order waits here, then fails the version check,
+# before it has written anything or locked any balance.
+_CLAIM = """UPDATE sales_orders SET version = version + 1, status = $3, updated_at = now()
+WHERE id = $1 AND version = $2 RETURNING version, updated_at"""
+_INSERT_LINES = """INSERT INTO sales_order_lines (order_id, line_number, item_id, quantity)
+SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::int[]) RETURNING id, line_number"""
+_UPDATE_LINES = """UPDATE sales_order_lines l SET quantity = u.quantity,
+    quantity_cancelled = u.cancelled
+FROM unnest($1::bigint[], $2::int[], $3::int[]) AS u(id, quantity, cancelled)
+WHERE l.id = u.id"""
+_DELETE_LINES = "DELETE FROM sales_order_lines WHERE id = ANY($1::bigint[])"
+_INSERT_ALLOCATIONS = """INSERT INTO allocations (order_id, line_id, balance_id, quantity)
+SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::int[])
+RETURNING id, line_id, balance_id"""
+_UPDATE_ALLOCATIONS = """UPDATE allocations a SET quantity_packed = u.packed
+FROM unnest($1::bigint[], $2::int[]) AS u(id, packed) WHERE a.id = u.id"""
+_DELETE_ALLOCATIONS = "DELETE FROM allocations WHERE id = ANY($1::bigint[])"
+_INSERT_BACKORDERS = """INSERT INTO backorders (order_id, line_id, quantity)
+SELECT $1, * FROM unnest($2::bigint[], $3::int[]) RETURNING id, line_id"""
+_UPDATE_BACKORDERS = """UPDATE backorders b SET quantity = u.quantity,
+    quantity_allocated = u.allocated, status = u.status, cancel_reason = u.reason,
+    updated_at = now()
+FROM unnest($1::bigint[], $2::int[], $3::int[], $4::text[], $5::text[])
+    AS u(id, quantity, allocated, status, reason)
+WHERE b.id = u.id"""
+_DELETE_BACKORDERS = "DELETE FROM backorders WHERE id = ANY($1::bigint[])"
+_INSERT_PACKED_LINES = """INSERT INTO packed_lines (order_id, line_id, quantity)
+SELECT $1, * FROM unnest($2::bigint[], $3::int[]) RETURNING id, line_id"""
+_INSERT_PACKED_ALLOCATIONS = """INSERT INTO packed_line_allocations
+    (packed_line_id, allocation_id, quantity)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[])"""
+
+
+@dataclass
+class _Net:
+    """An order's changes as they end: what to insert, update and delete, by kind."""
+
+    inserted: dict[int, OrderLine | AllocationLine | Backorder | PackedLine] = field(
+        default_factory=dict
+    )
+    updated: dict[int, OrderLine | AllocationLine | Backorder] = field(default_factory=dict)
+    deleted: dict[int, OrderLine | AllocationLine | Backorder] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, changes: Iterable[Change]) -> _Net:
+        net = cls()
+        for change in changes:
+            key = id(change.obj)
+            match change:
+                case Inserted(obj):
+                    net.inserted[key] = obj
+                case Updated(obj) if key not in net.inserted:
+                    net.updated[key] = obj
+                case Deleted(obj):
+                    net.updated.pop(key, None)
+                    if net.inserted.pop(key, None) is None:
+                        net.deleted[key] = obj
+        return net
 
 
 class SqlOrders:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
+    def __init__(self, session: Session, written: Written) -> None:
+        self.session, self.written = session, written
+        self.loaded: dict[int, OrderTree] = {}
+        # The order's version as last seen, for a conflict report if retries run out.
+        self.version_seen: int | None = None
 
     async def create(self, customer: str, number: str | None) -> SalesOrder:
-        order_id = await self.conn.scalar(
-            pg_insert(t.SalesOrder)
-            # Version 0: saving the new order with its lines makes it version 1.
-            .values(customer=customer, number=number or await self._free_number(), version=0)
-            .on_conflict_do_nothing(index_elements=["number"])
-            .returning(t.SalesOrder.id)
+        row = await self.session.fetchrow(
+            _CREATE_ORDER, customer, number or await self._free_number()
         )
-        if order_id is None:
+        if row is None:
             raise DomainError(
                 ErrorCode.DUPLICATE, f"Sales order {number!r} exists.", Subject.ORDER_NUMBER
             )
-        return SalesOrder(order_id, 0, [], [], [])
+        record = OrderRecord(*row)
+        self.loaded[record.id] = OrderTree(record, (), (), ())
+        return SalesOrder(record.id, record.version, [], [], [])
 
     async def _free_number(self) -> str:
         """The next SO-nnnnnn that no client has taken for an order of its own."""
         while True:
-            seq = await self.conn.scalar(select(t.ORDER_NUMBER_SEQUENCE.next_value()))
-            number = f"SO-{seq:06d}"
+            number = f"SO-{await self.session.fetchval(_NEXT_NUMBER):06d}"
             if not await self.number_taken(number):
                 return number
 
+    async def number_taken(self, number: str) -> bool:
+        return bool(await self.session.fetchval(_NUMBER_TAKEN, number))
+
     async def get(self, order_id: int) -> SalesOrder | None:
-        version = await self.current_version(order_id)
-        if version is None:
+        orders = await reads.orders_by_id(self.session, [order_id])
+        if not orders:
             return None
-        ln, item, a, b, bo = (
-            t.SalesOrderLine,
-            t.Item,
-            t.Allocation,
-            t.InventoryBalance,
-            t.Backorder,
+        tree = OrderTree(
+            orders[0],
+            tuple(await reads.lines_of_orders(self.session, [order_id])),
+            tuple(await reads.allocations_of_orders(self.session, [order_id])),
+            tuple(await reads.backorders_of_orders(self.session, [order_id])),
         )
-        lines = await self.conn.execute(
-            select(
-                ln.id,
-                ln.line_number,
-                ln.item_id,
-                item.serialized,
-                ln.quantity,
-                ln.quantity_cancelled,
-            )
-            .join(item, item.id == ln.item_id)
-            .where(ln.order_id == order_id)
-            .order_by(ln.line_number)
-        )
-        allocations = await self.conn.execute(
-            select(
-                a.id,
-                a.line_id,
-                a.balance_id,
-                b.lot_id,
-                b.location_id,
-                a.quantity,
-                a.quantity_packed,
-            )
-            .join(b, b.id == a.balance_id)
-            .where(a.order_id == order_id)
-            .order_by(a.id)
-        )
-        backorders = await self.conn.execute(
-            select(
-                bo.id, bo.line_id, bo.quantity, bo.quantity_allocated, bo.status, bo.cancel_reason
-            )
-            .where(bo.order_id == order_id)
-            .order_by(bo.id)
-        )
-        return SalesOrder(
-            order_id,
-            version,
-            [OrderLine(*row) for row in lines],
-            [AllocationLine(*row) for row in allocations],
-            [
-                Backorder(
-                    r.id,
-                    r.line_id,
-                    r.quantity,
-                    r.quantity_allocated,
-                    BackorderStatus(r.status),
-                    r.cancel_reason,
-                )
-                for r in backorders
-            ],
-        )
+        self.loaded[order_id] = tree
+        self.written.orders.append(tree)  # as it stands, unless save() writes it anew
+        self.version_seen = tree.order.version
+        return _aggregate(tree)
 
     async def current_version(self, order_id: int) -> int | None:
-        return await self.conn.scalar(
-            select(t.SalesOrder.version).where(t.SalesOrder.id == order_id)
-        )
-
-    async def number_taken(self, number: str) -> bool:
-        found = await self.conn.scalar(select(t.SalesOrder.id).where(t.SalesOrder.number == number))
-        return found is not None
+        found = await self.session.fetchval(_VERSION, order_id)
+        return found if isinstance(found, int) else None
 
     async def order_of_line(self, line_id: int) -> int | None:
-        return await self.conn.scalar(
-            select(t.SalesOrderLine.order_id).where(t.SalesOrderLine.id == line_id)
-        )
+        found = await self.session.fetchval(_ORDER_OF_LINE, line_id)
+        return found if isinstance(found, int) else None
 
     async def order_of_backorder(self, backorder_id: int) -> int | None:
-        return await self.conn.scalar(
-            select(t.Backorder.order_id).where(t.Backorder.id == backorder_id)
-        )
+        found = await self.session.fetchval(_ORDER_OF_BACKORDER, backorder_id)
+        return found if isinstance(found, int) else None
 
     async def orders_of_allocations(self, allocation_ids: Collection[int]) -> dict[int, int]:
-        rows = await self.conn.execute(
-            select(t.Allocation.id, t.Allocation.order_id).where(
-                t.Allocation.id.in_(allocation_ids)
-            )
-        )
-        return {row.id: row.order_id for row in rows}
+        rows = await self.session.fetch(_ORDERS_OF_ALLOCATIONS, list(allocation_ids))
+        return {row["id"]: row["order_id"] for row in rows}
 
     async def save(self, order: SalesOrder) -> None:
-        # Claim the order first: a concurrent change to it waits here, then fails
-        # the version check, before it has written anything.
-        claimed = await self.conn.scalar(
-            update(t.SalesOrder)
-            .where(t.SalesOrder.id == order.id, t.SalesOrder.version == order.version)
-            .values(
-                version=t.SalesOrder.version + 1, status=order.status().value, updated_at=func.now()
-            )
-            .returning(t.SalesOrder.version)
-        )
-        if claimed is None:
-            raise ConcurrentChange(f"sales order {order.id} changed under us")
-        order.version = claimed
-        for change in order.changes:
-            await self._write(order.id, change)
+        """Claim the order (its version must still be the one loaded), then write its
+        changes; raises ConcurrentChange when another change came first."""
+        stamp = await self._claim(order)
+        net = _Net.of(order.changes)
+        await self._delete(net)
+        await self._update(net)
+        await self._insert(order.id, net)
+        self.written.orders.append(self._tree(order, stamp, net))
         order.changes.clear()
 
-    async def _write(self, order_id: int, change: Change) -> None:
-        obj = change.obj
-        match change, obj:
-            case Inserted(), OrderLine():
-                obj.id = await self._insert(
-                    t.SalesOrderLine,
-                    order_id=order_id,
-                    line_number=obj.line_number,
-                    item_id=obj.item_id,
-                    quantity=obj.quantity,
-                )
-            case Updated(), OrderLine():
-                await self._update(
-                    t.SalesOrderLine,
-                    obj.id,
-                    quantity=obj.quantity,
-                    quantity_cancelled=obj.quantity_cancelled,
-                )
-            case Inserted(), AllocationLine():
-                obj.id = await self._insert(
-                    t.Allocation,
-                    order_id=order_id,
-                    line_id=obj.line_id,
-                    balance_id=obj.balance_id,
-                    quantity=obj.quantity,
-                )
-            case Updated(), AllocationLine():
-                await self._update(t.Allocation, obj.id, quantity_packed=obj.quantity_packed)
-            case Inserted(), Backorder():
-                obj.id = await self._insert(
-                    t.Backorder, order_id=order_id, line_id=obj.line_id, quantity=obj.quantity
-                )
-            case Updated(), Backorder():
-                await self._update(
-                    t.Backorder,
-                    obj.id,
-                    quantity=obj.quantity,
-                    quantity_allocated=obj.quantity_allocated,
-                    status=obj.status.value,
-                    cancel_reason=obj.cancel_reason,
-                    updated_at=func.now(),
-                )
-            case Inserted(), PackedLine():
-                obj.id = await self._insert(
-                    t.PackedLine, order_id=order_id, line_id=obj.line_id, quantity=obj.quantity
-                )
-                await self.conn.execute(
-                    insert(t.PackedLineAllocation),
-                    [
-                        {"packed_line_id": obj.id, "allocation_id": a.id, "quantity": a.quantity}
-                        for a in obj.allocations
-                    ],
-                )
-            case Deleted(), OrderLine() | AllocationLine() | Backorder():
-                table = _TABLE_OF[type(obj)]
-                await self.conn.execute(delete(table).where(table.c.id == obj.id))
-            case _:  # pragma: no cover - a new kind of change needs a case here
-                raise TypeError(f"cannot write {change!r}")
+    async def _claim(self, order: SalesOrder) -> datetime:
+        row = await self.session.fetchrow(_CLAIM, order.id, order.version, order.status().value)
+        if row is None:
+            self.version_seen = await self.current_version(order.id)
+            raise ConcurrentChange(f"sales order {order.id} changed under us")
+        order.version = self.version_seen = row["version"]
+        updated_at = row["updated_at"]
+        assert isinstance(updated_at, datetime)
+        return updated_at  # now(): every row this transaction writes has this time
 
-    async def _insert(self, model: type[t.Base], **values: Any) -> int:
-        table = t.table_of(model)
-        new_id = await self.conn.scalar(insert(table).values(**values).returning(table.c.id))
-        assert new_id is not None
-        return int(new_id)
+    async def _delete(self, net: _Net) -> None:
+        # Children before the lines they belong to.
+        deleted = net.deleted.values()
+        for statement, ids in (
+            (_DELETE_ALLOCATIONS, [_id(a) for a in _of_kind(deleted, AllocationLine)]),
+            (_DELETE_BACKORDERS, [_id(b) for b in _of_kind(deleted, Backorder)]),
+            (_DELETE_LINES, [_id(line) for line in _of_kind(deleted, OrderLine)]),
+        ):
+            if ids:
+                await self.session.execute(statement, ids)
 
-    async def _update(self, model: type[t.Base], row_id: int | None, **values: Any) -> None:
-        table = t.table_of(model)
-        await self.conn.execute(update(table).where(table.c.id == row_id).values(**values))
+    async def _update(self, net: _Net) -> None:
+        if lines := _of_kind(net.updated.values(), OrderLine):
+            await self.session.execute(
+                _UPDATE_LINES,
+                [line.id for line in lines],
+                [line.quantity for line in lines],
+                [line.quantity_cancelled for line in lines],
+            )
+        if allocations := _of_kind(net.updated.values(), AllocationLine):
+            await self.session.execute(
+                _UPDATE_ALLOCATIONS,
+                [a.id for a in allocations],
+                [a.quantity_packed for a in allocations],
+            )
+        # Before any insert: a backorder checked off makes room for a new OPEN one.
+        if backorders := _of_kind(net.updated.values(), Backorder):
+            await self.session.execute(
+                _UPDATE_BACKORDERS,
+                [b.id for b in backorders],
+                [b.quantity for b in backorders],
+                [b.quantity_allocated for b in backorders],
+                [b.status.value for b in backorders],
+                [b.cancel_reason for b in backorders],
+            )
+
+    async def _insert(self, order_id: int, net: _Net) -> None:
+        new = net.inserted.values()
+        if lines := _of_kind(new, OrderLine):
+            rows = await self.session.fetch(
+                _INSERT_LINES,
+                order_id,
+                [line.line_number for line in lines],
+                [line.item_id for line in lines],
+                [line.quantity for line in lines],
+            )
+            by_number = {row["line_number"]: row["id"] for row in rows}
+            for line in lines:
+                line.id = by_number[line.line_number]
+        if allocations := _of_kind(new, AllocationLine):
+            rows = await self.session.fetch(
+                _INSERT_ALLOCATIONS,
+                order_id,
+                [a.line_id for a in allocations],
+                [a.balance_id for a in allocations],
+                [a.quantity for a in allocations],
+            )
+            # A plan takes each balance at most once per line.
+            by_pick = {(row["line_id"], row["balance_id"]): row["id"] for row in rows}
+            for allocation in allocations:
+                allocation.id = by_pick[allocation.line_id, allocation.balance_id]
+        if backorders := _of_kind(new, Backorder):
+            rows = await self.session.fetch(
+                _INSERT_BACKORDERS,
+                order_id,
+                [b.line_id for b in backorders],
+                [b.quantity for b in backorders],
+            )
+            by_line = {row["line_id"]: row["id"] for row in rows}  # one new per line at most
+            for backorder in backorders:
+                backorder.id = by_line[backorder.line_id]
+        if packed := _of_kind(new, PackedLine):
+            await self._insert_packed(order_id, packed)
+
+    async def _insert_packed(self, order_id: int, packed: list[PackedLine]) -> None:
+        rows = await self.session.fetch(
+            _INSERT_PACKED_LINES,
+            order_id,
+            [p.line_id for p in packed],
+            [p.quantity for p in packed],
+        )
+        by_line = {row["line_id"]: row["id"] for row in rows}  # one per line per packing
+        links: list[tuple[int, int, int]] = []
+        for packed_line in packed:
+            packed_line.id = by_line[packed_line.line_id]
+            links += [(packed_line.id, _id(a), a.quantity) for a in packed_line.allocations]
+        await self.session.execute(
+            _INSERT_PACKED_ALLOCATIONS, *(list(column) for column in zip(*links, strict=True))
+        )
+
+    def _tree(self, order: SalesOrder, stamp: datetime, net: _Net) -> OrderTree:
+        """The order's records after save(): as loaded where unchanged, with the
+        transaction's time on what this unit of work wrote."""
+        loaded = self.loaded[order.id]
+        lines = {r.id: r for r in loaded.lines}
+        allocations = {r.id: r for r in loaded.allocations}
+        backorders = {r.id: r for r in loaded.backorders}
+        allocation_records = {
+            _id(a): _allocation_record(order.id, a, allocations.get(_id(a)), stamp)
+            for a in order.allocations
+        }
+        packed = [p for p in net.inserted.values() if isinstance(p, PackedLine)]
+        return OrderTree(
+            replace(loaded.order, version=order.version, status=order.status().value,
+                    updated_at=stamp),
+            tuple(_line_record(order.id, line, lines.get(_id(line))) for line in order.lines),
+            tuple(allocation_records.values()),
+            tuple(
+                _backorder_record(order.id, b, backorders.get(_id(b)), stamp)
+                for b in order.backorders
+            ),
+            tuple(
+                PackedAllocationsOf(
+                    PackedLineRecord(_id(p), order.id, p.line_id, p.quantity, stamp),
+                    tuple(allocation_records[_id(a)] for a in p.allocations),
+                )
+                for p in packed
+            ),
+        )  # fmt: skip
 
 
-_TABLE_OF: dict[type, Table] = {
-    OrderLine: t.table_of(t.SalesOrderLine),
-    AllocationLine: t.table_of(t.Allocation),
-    Backorder: t.table_of(t.Backorder),
-}
+def _aggregate(tree: OrderTree) -> SalesOrder:
+    return SalesOrder(
+        tree.order.id,
+        tree.order.version,
+        [
+            OrderLine(r.id, r.line_number, r.item_id, r.serialized, r.quantity,
+                      r.quantity_cancelled)
+            for r in tree.lines
+        ],
+        [
+            AllocationLine(r.id, r.line_id, r.balance_id, r.lot_id, r.location_id, r.quantity,
+                           r.quantity_packed)
+            for r in tree.allocations
+        ],
+        [
+            Backorder(r.id, r.line_id, r.quantity, r.quantity_allocated,
+                      BackorderStatus(r.status), r.cancel_reason)
+            for r in tree.backorders
+        ],
+    )  # fmt: skip
+
+
+def _line_record(order_id: int, line: OrderLine, loaded: LineRecord | None) -> LineRecord:
+    if loaded is not None:
+        return replace(loaded, quantity=line.quantity, quantity_cancelled=line.quantity_cancelled)
+    return LineRecord(
+        _id(line), order_id, line.line_number, line.item_id, line.serialized, line.quantity,
+        line.quantity_cancelled,
+    )  # fmt: skip
+
+
+def _allocation_record(
+    order_id: int, a: AllocationLine, loaded: AllocationRecord | None, stamp: datetime
+) -> AllocationRecord:
+    if loaded is not None:
+        return replace(loaded, quantity_packed=a.quantity_packed)
+    return AllocationRecord(
+        _id(a), order_id, a.line_id, a.balance_id, a.lot_id, a.location_id, a.quantity,
+        a.quantity_packed, stamp,
+    )  # fmt: skip
+
+
+def _backorder_record(
+    order_id: int, b: Backorder, loaded: BackorderRecord | None, stamp: datetime
+) -> BackorderRecord:
+    now = (b.quantity, b.quantity_allocated, b.status.value, b.cancel_reason)
+    if loaded is not None:
+        if now == (loaded.quantity, loaded.quantity_allocated, loaded.status,
+                   loaded.cancel_reason):  # fmt: skip
+            return loaded
+        return replace(
+            loaded, quantity=b.quantity, quantity_allocated=b.quantity_allocated,
+            status=b.status.value, cancel_reason=b.cancel_reason, updated_at=stamp,
+        )  # fmt: skip
+    return BackorderRecord(_id(b), order_id, b.line_id, *now, stamp, stamp)
 
 
 class SqlUnitOfWork:
-    """One connection and one transaction; rolls back unless commit() was called."""
+    """One transaction on a session: rolls back unless commit() was called. Inside a
+    transaction already open on the session it is a savepoint.
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    Given a Session, it borrows it (a request's); given the Database, it takes a
+    session of its own and gives it back when it ends.
+    """
+
+    def __init__(self, source: Session | Database) -> None:
+        self._source = source
+        self.written = Written([], [], [], [], [])
 
     async def __aenter__(self) -> Self:
-        async with reporting_lost_connections():
-            self.conn = await self.engine.connect()
-            await self.conn.begin()
-        self.catalog = SqlCatalog(self.conn)
-        self.stock = SqlStock(self.conn)
-        self.orders = SqlOrders(self.conn)
+        self.session = self._source if isinstance(self._source, Session) else self._source.session()
+        self.written = Written([], [], [], [], [])
+        self.catalog = SqlCatalog(self.session, self.written)
+        self.stock = SqlStock(self.session, self.written)
+        self.orders = SqlOrders(self.session, self.written)
+        self._committed = False
+        try:
+            await self.session.begin()
+        except BaseException:
+            await self._end()
+            raise
         return self
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        self._committed = True
 
     async def __aexit__(
         self,
@@ -462,20 +586,21 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
-            if self.conn.in_transaction():
-                await self.conn.rollback()
+            if not self._committed:
+                await self.session.rollback()
         except Exception:
             # Nothing uncommitted survives a broken connection, so a failed rollback
-            # cannot leave writes behind: discard the connection and report what
-            # the unit of work itself ended with (or its result).
-            log.warning("rollback failed; discarding the connection", exc_info=True)
-            await self.conn.invalidate()
+            # cannot leave writes behind: report what the unit of work itself ended with.
+            log.warning("rollback failed; the connection is dropped", exc_info=True)
         finally:
-            await self.conn.close()
-        if isinstance(exc, DBAPIError) and sqlstate(exc) in RACE_SQLSTATES:
-            raise ConcurrentChange(str(sqlstate(exc))) from exc
-        if exc is not None and connection_lost(exc):
-            raise unavailable() from exc
+            await self._end()
+        if exc is not None and sqlstate(exc) in RACE_SQLSTATES:
+            raise ConcurrentChange(str(sqlstate(exc)), self.orders.version_seen) from exc
+        if isinstance(exc, ConcurrentChange) and exc.current_version is None:
+            exc.current_version = self.orders.version_seen
+        if exc is not None and not isinstance(exc, Unavailable) and connection_lost(exc):
+            raise Unavailable() from exc
 
-    async def commit(self) -> None:
-        await self.conn.commit()
+    async def _end(self) -> None:
+        if not isinstance(self._source, Session):
+            await self.session.close()

@@ -1,19 +1,20 @@
-"""Mutation resolvers: parse ids, call one use case, shape the payload.
+"""Mutation resolvers: parse ids, call one use case, build the payload for what the
+request selected from what the use case's unit of work wrote (no second read of it).
 
-A DomainError becomes the payload's `errors`; anything else propagates and is
-masked by the schema (and logged with its traceback).
+A DomainError becomes the payload's `errors` (resolvers/errors.py, with the argument
+path each mutation gives its subjects); anything else propagates and is masked by the
+schema (and logged with its traceback).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TypeVar
-
 import strawberry
 
-from resolvers.errors import INDEX, VERSION_PATH, errors_in_payload, require_pk
-from schema.enums import AllocationStrategy, ErrorCode
-from schema.errors import UserError
+from resolvers.context import Info
+from resolvers.errors import INDEX, VERSION_PATH, errors_in_payload, require_pk, user_error
+from resolvers.graph import Graph
+from resolvers.selection import Wanted, wanted
+from schema.enums import AllocationStrategy
 from schema.inputs import (
     AdjustInventoryInput,
     CreateItemInput,
@@ -30,34 +31,29 @@ from schema.payloads import (
     RemoveAllocationLinesPayload,
     SalesOrderPayload,
 )
-from schema.types import (
-    Allocation,
-    Backorder,
-    FromRow,
-    Info,
-    InventoryAdjustment,
-    InventoryBalance,
-    Item,
-    Location,
-    PackedLine,
-    SalesOrder,
-)
+from schema.types import SalesOrder
 from services import catalog, orders
 from services.domain.errors import DomainError, Subject
 
-T = TypeVar("T", bound=FromRow)
+LINE_PATHS = {**VERSION_PATH, Subject.LINE: ("id",), Subject.QUANTITY: ("quantity",)}
+ORDER_PATHS = {**VERSION_PATH, Subject.ORDER: ("id",)}
+BACKORDER_PATHS = {**VERSION_PATH, Subject.BACKORDER: ("id",)}
 
 
-async def _load(info: Info, cls: type[T], pks: Sequence[int]) -> list[T]:
-    """Objects as committed: the loaders are fresh once per mutation field, so nothing
-    cached before this change shows, and one payload's reads still share batches."""
-    groups = await info.context.after_change(str(info.path.key)).by(cls.kind).load_many(pks)
-    return [cls.from_row(rows[0]) for rows in groups if rows]
-
-
-async def _order(info: Info, pk: int) -> SalesOrder:
-    (order,) = await _load(info, SalesOrder, [pk])
+async def _order(graph: Graph, order_id: int, below: Wanted) -> SalesOrder | None:
+    """The order as the mutation left it, when the request selected it."""
+    if "salesOrder" not in below:
+        return None
+    (record,) = (await graph.loaders.order_by_id.load([order_id])).values()
+    assert record is not None
+    (order,) = await graph.orders([record], below["salesOrder"])
     return order
+
+
+async def _order_payload(info: Info, order_id: int) -> SalesOrderPayload:
+    return SalesOrderPayload(
+        sales_order=await _order(info.context.after_change(), order_id, wanted(info))
+    )
 
 
 @errors_in_payload(
@@ -69,8 +65,9 @@ async def create_item(info: Info, input: CreateItemInput) -> ItemPayload:
     item_id = await catalog.create_item(
         info.context.unit_of_work, input.sku, input.name, input.serialized, input.unit
     )
-    (item,) = await _load(info, Item, [item_id])
-    return ItemPayload(item=item)
+    graph, below = info.context.after_change(), wanted(info)
+    built = await graph.by_id(graph.loaders.item_by_id, [item_id], graph.items, below["item"])
+    return ItemPayload(item=built[item_id])
 
 
 @errors_in_payload(
@@ -80,8 +77,11 @@ async def create_location(info: Info, input: CreateLocationInput) -> LocationPay
     location_id = await catalog.create_location(
         info.context.unit_of_work, input.code, input.name, input.pick_sequence
     )
-    (location,) = await _load(info, Location, [location_id])
-    return LocationPayload(location=location)
+    graph, below = info.context.after_change(), wanted(info)
+    built = await graph.by_id(
+        graph.loaders.location_by_id, [location_id], graph.locations, below["location"]
+    )
+    return LocationPayload(location=built[location_id])
 
 
 @errors_in_payload(
@@ -95,9 +95,17 @@ async def adjust_inventory(info: Info, input: AdjustInventoryInput) -> AdjustInv
         input.received_at, input.expires_at,
     )  # fmt: skip
     result = await catalog.adjust_inventory(info.context.unit_of_work, change)
-    (balance,) = await _load(info, InventoryBalance, [result.balance_id])
-    (adjustment,) = await _load(info, InventoryAdjustment, [result.adjustment_id])
-    return AdjustInventoryPayload(balance=balance, adjustment=adjustment)
+    graph, below = info.context.after_change(), wanted(info)
+    loaders = graph.loaders
+    balance = await graph.by_id(
+        loaders.balance_by_id, [result.balance_id], graph.balances, below["balance"]
+    )
+    adjustment = await graph.by_id(
+        loaders.adjustment_by_id, [result.adjustment_id], graph.adjustments, below["adjustment"]
+    )
+    return AdjustInventoryPayload(
+        balance=balance[result.balance_id], adjustment=adjustment[result.adjustment_id]
+    )
 
 
 @errors_in_payload(
@@ -111,7 +119,7 @@ async def create_sales_order(info: Info, input: CreateSalesOrderInput) -> SalesO
     order_id = await orders.create_sales_order(
         info.context.unit_of_work, input.customer, input.number, lines
     )
-    return SalesOrderPayload(sales_order=await _order(info, order_id))
+    return await _order_payload(info, order_id)
 
 
 @errors_in_payload(
@@ -127,16 +135,13 @@ async def add_sales_order_line(
     expected_version: int | None = None,
 ) -> SalesOrderPayload:
     order_id = await orders.add_sales_order_line(
-        info.context.unit_of_work,
-        require_pk(sales_order_id, "SalesOrder", Subject.ORDER),
+        info.context.unit_of_work, require_pk(sales_order_id, "SalesOrder", Subject.ORDER),
         sku, quantity, expected_version,
     )  # fmt: skip
-    return SalesOrderPayload(sales_order=await _order(info, order_id))
+    return await _order_payload(info, order_id)
 
 
-@errors_in_payload(
-    SalesOrderPayload, {**VERSION_PATH, Subject.LINE: ("id",), Subject.QUANTITY: ("quantity",)}
-)
+@errors_in_payload(SalesOrderPayload, LINE_PATHS)
 async def update_sales_order_line(
     info: Info, id: strawberry.ID, quantity: int, expected_version: int | None = None
 ) -> SalesOrderPayload:
@@ -144,20 +149,21 @@ async def update_sales_order_line(
         info.context.unit_of_work, require_pk(id, "SalesOrderLine", Subject.LINE), quantity,
         expected_version,
     )  # fmt: skip
-    return SalesOrderPayload(sales_order=await _order(info, order_id))
+    return await _order_payload(info, order_id)
 
 
-@errors_in_payload(SalesOrderPayload, {**VERSION_PATH, Subject.LINE: ("id",)})
+@errors_in_payload(SalesOrderPayload, LINE_PATHS)
 async def delete_sales_order_line(
     info: Info, id: strawberry.ID, expected_version: int | None = None
 ) -> SalesOrderPayload:
     order_id = await orders.delete_sales_order_line(
-        info.context.unit_of_work, require_pk(id, "SalesOrderLine", Subject.LINE), expected_version
-    )
-    return SalesOrderPayload(sales_order=await _order(info, order_id))
+        info.context.unit_of_work, require_pk(id, "SalesOrderLine", Subject.LINE),
+        expected_version,
+    )  # fmt: skip
+    return await _order_payload(info, order_id)
 
 
-@errors_in_payload(AllocateOrderPayload, {**VERSION_PATH, Subject.ORDER: ("id",)})
+@errors_in_payload(AllocateOrderPayload, ORDER_PATHS)
 async def allocate_order(
     info: Info,
     id: strawberry.ID,
@@ -168,25 +174,20 @@ async def allocate_order(
         info.context.unit_of_work, require_pk(id, "SalesOrder", Subject.ORDER), expected_version,
         strategy or AllocationStrategy.FEFO,
     )  # fmt: skip
-    order = await _order(info, result.order_id)
-    # The one error that does not stop the mutation: serialized lines are skipped.
-    skipped = [
-        UserError(
-            code=ErrorCode.SERIALIZED_ITEM,
-            field=["lines", str(index)],
-            message=f"Line {line.line_number} is of a serialized item and was not allocated.",
-        )
-        for index, line in enumerate(await order.load_lines(info))
-        if line.pk in result.serialized_line_ids
-    ]
+    graph, below = info.context.after_change(), wanted(info)
+    allocations = await graph.by_id(
+        graph.loaders.allocation_by_id, result.allocation_ids, graph.allocations,
+        below["allocations"],
+    )  # fmt: skip
     return AllocateOrderPayload(
-        sales_order=order,
-        allocations=await _load(info, Allocation, result.allocation_ids),
-        errors=skipped,
+        sales_order=await _order(graph, result.order_id, below),
+        allocations=list(allocations.values()),
+        # The one error that does not stop the mutation: serialized lines are skipped.
+        errors=[user_error(error, {Subject.LINE: ("lines", INDEX)}) for error in result.skipped],
     )
 
 
-@errors_in_payload(PackAllocatedOrderPayload, {**VERSION_PATH, Subject.ORDER: ("id",)})
+@errors_in_payload(PackAllocatedOrderPayload, ORDER_PATHS)
 async def pack_allocated_order(
     info: Info, id: strawberry.ID, expected_version: int | None = None
 ) -> PackAllocatedOrderPayload:
@@ -194,9 +195,12 @@ async def pack_allocated_order(
     packed_ids = await orders.pack_allocated_order(
         info.context.unit_of_work, order_id, expected_version
     )
+    graph, below = info.context.after_change(), wanted(info)
+    packed = await graph.by_id(
+        graph.loaders.packed_line_by_id, packed_ids, graph.packed_lines, below["packedLines"]
+    )
     return PackAllocatedOrderPayload(
-        sales_order=await _order(info, order_id),
-        packed_lines=await _load(info, PackedLine, packed_ids),
+        sales_order=await _order(graph, order_id, below), packed_lines=list(packed.values())
     )
 
 
@@ -211,7 +215,8 @@ async def remove_allocation_lines(
         info.context.unit_of_work, pks, expected_version
     )
     return RemoveAllocationLinesPayload(
-        sales_order=await _order(info, order_id), removed_ids=list(dict.fromkeys(ids))
+        sales_order=await _order(info.context.after_change(), order_id, wanted(info)),
+        removed_ids=list(dict.fromkeys(ids)),
     )
 
 
@@ -223,14 +228,16 @@ def _pk_or_none(global_id: str, type_name: str) -> int | None:
 
 
 async def _backorder_payload(info: Info, backorder_id: int, order_id: int) -> BackorderPayload:
-    backorders = await _load(info, Backorder, [backorder_id])  # empty once deleted
+    graph, below = info.context.after_change(), wanted(info)
+    backorder = await graph.by_id(  # empty once deleted
+        graph.loaders.backorder_by_id, [backorder_id], graph.backorders, below["backorder"]
+    )
     return BackorderPayload(
-        backorder=backorders[0] if backorders else None,
-        sales_order=await _order(info, order_id),
+        backorder=backorder.get(backorder_id), sales_order=await _order(graph, order_id, below)
     )
 
 
-@errors_in_payload(BackorderPayload, {**VERSION_PATH, Subject.BACKORDER: ("id",)})
+@errors_in_payload(BackorderPayload, BACKORDER_PATHS)
 async def cancel_backorder(
     info: Info, id: strawberry.ID, reason: str | None = None, expected_version: int | None = None
 ) -> BackorderPayload:
@@ -242,7 +249,7 @@ async def cancel_backorder(
     return await _backorder_payload(info, backorder_id, order_id)
 
 
-@errors_in_payload(BackorderPayload, {**VERSION_PATH, Subject.BACKORDER: ("id",)})
+@errors_in_payload(BackorderPayload, BACKORDER_PATHS)
 async def delete_backorder(
     info: Info, id: strawberry.ID, expected_version: int | None = None
 ) -> BackorderPayload:

@@ -1,26 +1,26 @@
-"""Query resolvers: lookups by id or key, and keyset-paginated connections."""
+"""Query resolvers: lookups by id or key, and keyset-paginated connections. Each builds
+its objects for what the request selected below it (resolvers/graph.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
 import strawberry
 from graphql import GraphQLError
-from sqlalchemy import ColumnElement
 
-from db.read import OrderFilter, PageWindow, Reader, backorder_filter, inventory_filter
+from db import reads
+from resolvers.context import Info
 from resolvers.ids import parse_global_id, pk_of
+from resolvers.loaders import Stored
+from resolvers.selection import Wanted, wanted
 from schema.enums import BackorderStatus
 from schema.inputs import SalesOrderFilter
 from schema.payloads import Connection, Edge, PageInfo
 from schema.types import (
-    NODE_TYPES,
     Backorder,
-    FromRow,
-    Info,
     InventoryBalance,
     Item,
     Location,
@@ -30,56 +30,72 @@ from schema.types import (
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
-T = TypeVar("T", bound=FromRow)
+T = TypeVar("T")
+S = TypeVar("S", bound=Stored)
+
+
+def _invalid(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "INVALID_INPUT"})
+
+
+async def _nodes(info: Info, ids: Sequence[str]) -> list[Node | None]:
+    """In the order asked; None where an id names nothing. One batch per type."""
+    kinds = info.context.graph.node_kinds()
+    parsed = [parse_global_id(i) for i in ids]
+    pks: dict[str, list[int]] = defaultdict(list)
+    for found in parsed:
+        if found is not None and found[0] in kinds:
+            pks[found[0]].append(found[1])
+    below = wanted(info)
+    built: dict[str, Mapping[int, Node]] = {}
+    for kind, keys in pks.items():  # one at a time: they share the request's connection
+        built[kind] = await kinds[kind](keys, below)
+    return [built[f[0]].get(f[1]) if f is not None and f[0] in built else None for f in parsed]
 
 
 async def node(info: Info, id: strawberry.ID) -> Node | None:
-    parsed = parse_global_id(id)
-    if parsed is None or parsed[0] not in NODE_TYPES:
-        return None
-    row = await info.context.loaders.one(*parsed)
-    return NODE_TYPES[parsed[0]].from_row(row) if row else None  # type: ignore[return-value]
+    (found,) = await _nodes(info, [id])
+    return found
 
 
 async def nodes(info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
-    """In the order asked; null where an id names nothing. Batched per type."""
     if len(ids) > MAX_PAGE:
         raise _invalid(f"At most {MAX_PAGE} ids.")
-    return list(await asyncio.gather(*(node(info, i) for i in ids)))
+    return await _nodes(info, ids)
 
 
 async def sales_order(
     info: Info, id: strawberry.ID | None = None, number: str | None = None
 ) -> SalesOrder | None:
+    graph = info.context.graph
+    loaders = graph.loaders
     if id is not None:
-        pk = pk_of(id, "SalesOrder")
-        row = await info.context.loaders.one("SalesOrder", pk) if pk else None
+        pk = pk_of(id, SalesOrder.__name__)
+        record = (await loaders.order_by_id.load([pk]))[pk] if pk is not None else None
     elif number is not None:
-        rows = await info.context.loaders.many("SalesOrder", "number", number)
-        row = rows[0] if rows else None
+        record = (await loaders.order_by_number.load([number]))[number]
     else:
-        raise GraphQLError(
-            "Give the sales order's id or its number.", extensions={"code": "INVALID_INPUT"}
-        )
-    return SalesOrder.from_row(row) if row else None
+        raise _invalid("Give the sales order's id or its number.")
+    return (await graph.orders([record], wanted(info)))[0] if record else None
 
 
 async def item(info: Info, sku: str) -> Item | None:
-    rows = await info.context.loaders.many("Item", "sku", sku)
-    return Item.from_row(rows[0]) if rows else None
+    graph = info.context.graph
+    record = (await graph.loaders.item_by_sku.load([sku]))[sku]
+    return (await graph.items([record], wanted(info)))[0] if record else None
 
 
 async def location(info: Info, code: str) -> Location | None:
-    rows = await info.context.loaders.many("Location", "code", code)
-    return Location.from_row(rows[0]) if rows else None
+    graph = info.context.graph
+    record = (await graph.loaders.location_by_code.load([code]))[code]
+    return (await graph.locations([record], wanted(info)))[0] if record else None
+
+
+# -- connections -------------------------------------------------------------------------
 
 
 def _cursor(kind: str, pk: int) -> str:
     return base64.b64encode(f"{kind}Cursor:{pk}".encode()).decode()
-
-
-def _invalid(message: str) -> GraphQLError:
-    return GraphQLError(message, extensions={"code": "INVALID_INPUT"})
 
 
 def _cursor_pk(kind: str, cursor: str | None) -> int | None:
@@ -93,14 +109,14 @@ def _cursor_pk(kind: str, cursor: str | None) -> int | None:
 
 def _window(
     kind: str, first: int | None, after: str | None, last: int | None, before: str | None
-) -> PageWindow:
+) -> reads.PageWindow:
     """Relay's arguments as a window: `first` (after `after`) or `last` (before `before`)."""
     if first is not None and last is not None:
         raise _invalid("Give first or last, not both.")
     for name, size in (("first", first), ("last", last)):
         if size is not None and not 0 <= size <= MAX_PAGE:
             raise _invalid(f"{name} must be between 0 and {MAX_PAGE}.")
-    return PageWindow(
+    return reads.PageWindow(
         size=last if last is not None else first if first is not None else DEFAULT_PAGE,
         after=_cursor_pk(kind, after),
         before=_cursor_pk(kind, before),
@@ -108,23 +124,30 @@ def _window(
     )
 
 
-async def _page(
-    info: Info, cls: type[T], filters: Sequence[ColumnElement[bool]], window: PageWindow
+async def _connection(
+    info: Info,
+    *,
+    kind: type[Node],
+    page: reads.Page[S],
+    build: Callable[[Sequence[S], Wanted], Awaitable[list[T]]],
+    window: reads.PageWindow,
 ) -> Connection[T]:
-    page = await Reader(info.context.engine).page(cls.kind, filters, window)
-    info.context.loaders.prime(cls.kind, page.rows)
-    edges = [Edge(cursor=_cursor(cls.kind, row["id"]), node=cls.from_row(row)) for row in page.rows]
+    below = wanted(info)
+    built = await build(page.rows, below["edges"]["node"].union(below["nodes"]))
+    cursors = [_cursor(kind.__name__, row.id) for row in page.rows]
     return Connection(
-        edges=edges, total_count=page.total,
+        edges=[Edge(cursor=c, node=n) for c, n in zip(cursors, built, strict=True)],
+        nodes=built,
+        total_count=page.total,
         page_info=PageInfo(
             # Only the side that was read is known exactly; the other side is known
             # to exist when the client came from a cursor on it.
             has_next_page=page.more if not window.backwards else window.before is not None,
             has_previous_page=page.more if window.backwards else window.after is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+            start_cursor=cursors[0] if cursors else None,
+            end_cursor=cursors[-1] if cursors else None,
         ),
-    )  # fmt: skip
+    )
 
 
 async def sales_orders(
@@ -137,12 +160,18 @@ async def sales_orders(
     filter: SalesOrderFilter | None = None,
 ) -> Connection[SalesOrder]:
     f = filter or SalesOrderFilter()
-    clauses = OrderFilter(
-        f.status.value if f.status else None, f.customer, f.sku, f.created_after, f.created_before
-    ).clauses()
-    return await _page(
-        info, SalesOrder, clauses, _window(SalesOrder.kind, first, after, last, before)
-    )
+    window = _window(SalesOrder.__name__, first, after, last, before)
+    graph = info.context.graph
+    page = await reads.orders_page(
+        info.context.session,
+        reads.order_filter(
+            f.status.value if f.status else None, f.customer, f.sku, f.created_after,
+            f.created_before,
+        ),
+        window,
+    )  # fmt: skip
+    graph.loaders.order_by_id.remember(page.rows)
+    return await _connection(info, kind=SalesOrder, page=page, build=graph.orders, window=window)
 
 
 async def items(
@@ -153,7 +182,11 @@ async def items(
     last: int | None = None,
     before: str | None = None,
 ) -> Connection[Item]:
-    return await _page(info, Item, [], _window(Item.kind, first, after, last, before))
+    window = _window(Item.__name__, first, after, last, before)
+    graph = info.context.graph
+    page = await reads.items_page(info.context.session, window)
+    graph.loaders.item_by_id.remember(page.rows)
+    return await _connection(info, kind=Item, page=page, build=graph.items, window=window)
 
 
 async def backorders(
@@ -165,12 +198,13 @@ async def backorders(
     before: str | None = None,
     status: BackorderStatus | None = None,
 ) -> Connection[Backorder]:
-    return await _page(
-        info,
-        Backorder,
-        backorder_filter(status.value if status else None),
-        _window(Backorder.kind, first, after, last, before),
+    window = _window(Backorder.__name__, first, after, last, before)
+    graph = info.context.graph
+    page = await reads.backorders_page(
+        info.context.session, reads.backorder_filter(status.value if status else None), window
     )
+    graph.loaders.backorder_by_id.remember(page.rows)
+    return await _connection(info, kind=Backorder, page=page, build=graph.backorders, window=window)
 
 
 async def inventory(
@@ -185,9 +219,12 @@ async def inventory(
     in_stock_only: bool = False,
 ) -> Connection[InventoryBalance]:
     """Balances (one per lot and location), for stock screens and partner syncs."""
-    return await _page(
-        info,
-        InventoryBalance,
-        inventory_filter(sku, location_code, in_stock_only),
-        _window(InventoryBalance.kind, first, after, last, before),
+    window = _window(InventoryBalance.__name__, first, after, last, before)
+    graph = info.context.graph
+    page = await reads.balances_page(
+        info.context.session, reads.balance_filter(sku, location_code, in_stock_only), window
+    )
+    graph.loaders.balance_by_id.remember(page.rows)
+    return await _connection(
+        info, kind=InventoryBalance, page=page, build=graph.balances, window=window
     )

@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -15,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from db.engine import create_engine, current_revision, head_revision
-from db.repositories import SqlUnitOfWork
+from db.database import Database
+from db.engine import head_revision, migrated_to
 from resolvers.context import Context
 from schema.http import GraphQLOverHTTP, graphiql_assets
 from schema.root import build_schema
@@ -25,12 +24,20 @@ from services import retry
 
 
 class AllocationGraphQL(GraphQLOverHTTP[Context]):
-    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+    def __init__(self, database: Database, settings: Settings) -> None:
         super().__init__(build_schema(settings), graphiql=settings.graphiql)
-        self.engine = engine
+        self.database = database
 
     async def get_context(self, request: Any, response: Any) -> Context:
-        return Context(self.engine, lambda: SqlUnitOfWork(self.engine), request, response)
+        context = Context(self.database, request, response)
+        request.state.context = context
+        return context
+
+    async def finish(self, request: Request) -> None:
+        """The request's database connection goes back to the pool."""
+        made: Context | None = getattr(request.state, "context", None)
+        if made is not None:
+            await made.close()
 
 
 async def metrics(_: Request) -> Response:
@@ -46,8 +53,8 @@ async def metrics(_: Request) -> Response:
 def create_app(settings: Settings) -> Starlette:
     """The app for settings.database_url, which must be set (serve.py resolves it)."""
     assert settings.database_url, "create_app needs a database URL"
-    engine = create_engine(settings.database_url, pool_size=settings.pool_size)
-    graphql = AllocationGraphQL(engine, settings)
+    database = Database(settings.database_url, settings.pool_size)
+    graphql = AllocationGraphQL(database, settings)
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -55,7 +62,7 @@ def create_app(settings: Settings) -> Starlette:
     async def readyz(_: Request) -> Response:
         """Ready when the database answers and its schema is at the newest migration."""
         try:
-            at = await current_revision(engine)
+            at = await migrated_to(database)
         except Exception:  # any failure to reach the database means not ready
             return JSONResponse({"status": "database unavailable"}, status_code=503)
         if at != head_revision():
@@ -68,7 +75,7 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
-        await engine.dispose()
+        await database.close()
 
     routes: list[BaseRoute] = [
         Route("/graphql", graphql),  # any method: the view answers 405 itself
@@ -92,5 +99,5 @@ def create_app(settings: Settings) -> Starlette:
         ],
         lifespan=lifespan,
     )
-    app.state.engine = engine
+    app.state.database = database
     return app

@@ -149,7 +149,13 @@ class GraphQLOverHTTP(GraphQL[ContextT, None]):
             response = await self.run(request)
         except HTTPException as error:
             response = error_response(request, error)
+        finally:
+            await self.finish(request)
         await response(scope, receive, send)
+
+    async def finish(self, request: Request) -> None:
+        """Called once a request's answer is made, before it is sent: the place to give
+        back what the request held."""
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)

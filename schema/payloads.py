@@ -95,7 +95,4 @@ class Connection(Generic[NodeT]):
     edges: list[Edge[NodeT]]
     page_info: PageInfo
     total_count: int
-
-    @strawberry.field
-    def nodes(self) -> list[NodeT]:
-        return [edge.node for edge in self.edges]
+    nodes: list[NodeT]

@@ -95,5 +95,5 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     if not limits.introspection:
         extensions.append(DisableIntrospection)
     return strawberry.Schema(
-        query=Query, mutation=Mutation, types=list(NODE_TYPES.values()), extensions=extensions
+        query=Query, mutation=Mutation, types=list(NODE_TYPES), extensions=extensions
     )

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from db.database import Database
 from db.embedded import embedded_postgres
-from db.engine import create_engine, upgrade_to_head
+from db.engine import upgrade_to_head
 from db.repositories import SqlUnitOfWork
 from schema.app import create_app
 from schema.settings import Settings
@@ -34,11 +35,11 @@ def database(settings: Settings) -> Iterator[str]:
 
 
 async def _load_demo(url: str) -> None:
-    engine = create_engine(url, pool_size=1)
+    database = Database(url, size=1)
     try:
-        await load_demo_data(lambda: SqlUnitOfWork(engine))
+        await load_demo_data(lambda: SqlUnitOfWork(database))
     finally:
-        await engine.dispose()
+        await database.close()
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -70,15 +70,15 @@ async def adjust_inventory(uow_factory: UnitOfWorkFactory, change: Adjustment) -
         if location_id is None:
             raise not_found(f"Location {change.location_code!r}", Subject.LOCATION)
         lot_id = await uow.stock.lot_id(item.id, lot_number, change.received_at, change.expires_at)
-        balance = await uow.stock.adjust(item.id, lot_id, location_id, change.quantity)
-        if balance is None:
+        balance_id = await uow.stock.adjust(item.id, lot_id, location_id, change.quantity)
+        if balance_id is None:
             raise DomainError(
                 ErrorCode.INSUFFICIENT_STOCK,
                 "On hand may not drop below the quantity allocated.",
                 Subject.QUANTITY,
             )
         adjustment_id = await uow.stock.record_adjustment(
-            balance.id, change.quantity, change.reason
+            balance_id, change.quantity, change.reason
         )
         await uow.commit()
-        return AdjustmentResult(balance.id, adjustment_id)
+        return AdjustmentResult(balance_id, adjustment_id)

@@ -1,19 +1,19 @@
-"""Use cases that change a sales order. Each is load, decide, write, commit, in a retry loop."""
+"""Use cases that change a sales order. Each reads straight down: in one unit of work,
+get the order, check the client's version, decide in the aggregate, save (which claims
+the order first), change stock, commit; @retry_on_conflict runs it again when another
+transaction won a race."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
-from services.domain.errors import DomainError, ErrorCode, Subject, not_found, version_conflict
+from services.domain.errors import DomainError, ErrorCode, Subject, not_found
 from services.domain.order import AllocationLine, PackedLine, SalesOrder
 from services.domain.planner import AllocationStrategy, plan_allocation
 from services.ports import UnitOfWork, UnitOfWorkFactory
-from services.retry import retrying
-
-T = TypeVar("T")
+from services.retry import retry_on_conflict
 
 MAX_LINES = 500  # a bound on one request's work; larger orders are split by the client
 
@@ -28,41 +28,21 @@ class LineInput:
 class AllocationResult:
     order_id: int
     allocations: list[AllocationLine]  # the allocation lines created, ids filled in
-    serialized_line_ids: list[int]  # lines skipped: serialized items are never allocated
+    serialized_line_ids: list[int]  # lines left alone: serialized items are never allocated
+    skipped: list[DomainError]  # SERIALIZED_ITEM for each of them, at its place in the order
 
     @property
     def allocation_ids(self) -> list[int]:
         return [a.id for a in self.allocations if a.id is not None]
 
 
-async def _change_order(
-    uow_factory: UnitOfWorkFactory,
-    order_id: int,
-    expected_version: int | None,
-    decide: Callable[[UnitOfWork, SalesOrder], Awaitable[T]],
-) -> T:
-    """Load the order, let `decide` change it (and stock), save, commit; retry on conflict."""
-
-    async def attempt() -> T:
-        async with uow_factory() as uow:
-            order = await uow.orders.get(order_id)
-            if order is None:
-                raise not_found("Sales order", Subject.ORDER)
-            order.check_version(expected_version)
-            result = await decide(uow, order)
-            if order.changes:  # a no-op (nothing left to allocate) keeps the version
-                await uow.orders.save(order)
-                await uow.commit()
-            return result
-
-    async def conflict() -> Exception:
-        # The retry budget is spent: the client's expectedVersion is only at fault
-        # when it sent one.
-        async with uow_factory() as uow:
-            current = await uow.orders.current_version(order_id)
-        return version_conflict(current or 0, expected_version)
-
-    return await retrying(attempt, conflict)
+async def _order(uow: UnitOfWork, order_id: int, expected_version: int | None) -> SalesOrder:
+    """The order, at the version the client expects (when it says)."""
+    order = await uow.orders.get(order_id)
+    if order is None:
+        raise not_found("Sales order", Subject.ORDER)
+    order.check_version(expected_version)
+    return order
 
 
 def _by_balance(allocations: Sequence[AllocationLine]) -> dict[int, int]:
@@ -94,88 +74,110 @@ async def create_sales_order(
         return order.id
 
 
+@retry_on_conflict
 async def add_sales_order_line(
     uow_factory: UnitOfWorkFactory,
     order_id: int,
     sku: str,
     quantity: int,
-    expected_version: int | None,
+    expected_version: int | None = None,
 ) -> int:
-    async def decide(uow: UnitOfWork, order: SalesOrder) -> int:
+    async with uow_factory() as uow:
+        order = await _order(uow, order_id, expected_version)
         if len(order.lines) >= MAX_LINES:
             raise DomainError(ErrorCode.INVALID_INPUT, f"At most {MAX_LINES} lines.", Subject.LINES)
         item = await uow.catalog.item_by_sku(sku)
         if item is None:
             raise not_found(f"Item {sku!r}", Subject.ITEM)
         order.add_line(item.id, item.serialized, quantity)
+        await uow.orders.save(order)
+        await uow.commit()
         return order.id
 
-    return await _change_order(uow_factory, order_id, expected_version, decide)
 
-
-async def _order_of_line(uow_factory: UnitOfWorkFactory, line_id: int) -> int:
-    async with uow_factory() as uow:
-        order_id = await uow.orders.order_of_line(line_id)
+async def _order_of_line(uow: UnitOfWork, line_id: int, expected_version: int | None) -> SalesOrder:
+    order_id = await uow.orders.order_of_line(line_id)
     if order_id is None:
         raise not_found("Sales order line", Subject.LINE)
-    return order_id
+    return await _order(uow, order_id, expected_version)
 
 
+@retry_on_conflict
 async def update_sales_order_line(
-    uow_factory: UnitOfWorkFactory, line_id: int, quantity: int, expected_version: int | None
+    uow_factory: UnitOfWorkFactory, line_id: int, quantity: int, expected_version: int | None = None
 ) -> int:
-    async def decide(uow: UnitOfWork, order: SalesOrder) -> int:
+    async with uow_factory() as uow:
+        order = await _order_of_line(uow, line_id, expected_version)
         order.change_line_quantity(line_id, quantity)
+        await uow.orders.save(order)
+        await uow.commit()
         return order.id
 
-    order_id = await _order_of_line(uow_factory, line_id)
-    return await _change_order(uow_factory, order_id, expected_version, decide)
 
-
+@retry_on_conflict
 async def delete_sales_order_line(
-    uow_factory: UnitOfWorkFactory, line_id: int, expected_version: int | None
+    uow_factory: UnitOfWorkFactory, line_id: int, expected_version: int | None = None
 ) -> int:
-    async def decide(uow: UnitOfWork, order: SalesOrder) -> int:
+    async with uow_factory() as uow:
+        order = await _order_of_line(uow, line_id, expected_version)
         order.delete_line(line_id)
+        await uow.orders.save(order)
+        await uow.commit()
         return order.id
 
-    order_id = await _order_of_line(uow_factory, line_id)
-    return await _change_order(uow_factory, order_id, expected_version, decide)
 
-
+@retry_on_conflict
 async def allocate_order(
     uow_factory: UnitOfWorkFactory,
     order_id: int,
     expected_version: int | None = None,
     strategy: AllocationStrategy = AllocationStrategy.FEFO,
 ) -> AllocationResult:
-    async def decide(uow: UnitOfWork, order: SalesOrder) -> AllocationResult:
+    """A no-op (nothing left to allocate) writes nothing and keeps the version."""
+    async with uow_factory() as uow:
+        order = await _order(uow, order_id, expected_version)
         demand = order.demand()
         stock = await uow.stock.candidates({line.item_id for line in demand})
         created = order.record_allocation(plan_allocation(demand, stock, strategy))
-        await uow.stock.reserve(_by_balance(created))
-        serialized = [line.id for line in order.serialized_lines() if line.id is not None]
-        return AllocationResult(order.id, created, serialized)
+        if order.changes:
+            await uow.orders.save(order)
+            await uow.stock.reserve(_by_balance(created))
+            await uow.commit()
+        serialized = [line.id for line in order.lines if line.serialized and line.id is not None]
+        return AllocationResult(order.id, created, serialized, _skipped(order))
 
-    return await _change_order(uow_factory, order_id, expected_version, decide)
+
+def _skipped(order: SalesOrder) -> list[DomainError]:
+    return [
+        DomainError(
+            ErrorCode.SERIALIZED_ITEM,
+            f"Line {line.line_number} is of a serialized item and was not allocated.",
+            Subject.LINE,
+            index=index,  # in the order's lines, by line number
+        )
+        for index, line in enumerate(order.lines)
+        if line.serialized
+    ]
 
 
+@retry_on_conflict
 async def pack_allocated_order(
-    uow_factory: UnitOfWorkFactory, order_id: int, expected_version: int | None
+    uow_factory: UnitOfWorkFactory, order_id: int, expected_version: int | None = None
 ) -> list[int]:
-    async def decide(uow: UnitOfWork, order: SalesOrder) -> list[PackedLine]:
-        packed = order.pack()
+    async with uow_factory() as uow:
+        order = await _order(uow, order_id, expected_version)
+        packed: list[PackedLine] = order.pack()
+        await uow.orders.save(order)
         await uow.stock.ship(_by_balance([a for p in packed for a in p.allocations]))
-        return packed
-
-    packed = await _change_order(uow_factory, order_id, expected_version, decide)
-    return [p.id for p in packed if p.id is not None]
+        await uow.commit()
+        return [p.id for p in packed if p.id is not None]
 
 
+@retry_on_conflict
 async def remove_allocation_lines(
     uow_factory: UnitOfWorkFactory,
     allocation_ids: Sequence[int | None],
-    expected_version: int | None,
+    expected_version: int | None = None,
 ) -> int:
     """All or nothing; every id must name an allocation line of one and the same order."""
     if not allocation_ids:
@@ -186,53 +188,54 @@ async def remove_allocation_lines(
         orders = await uow.orders.orders_of_allocations(
             [i for i in allocation_ids if i is not None]
         )
-    for index, allocation_id in enumerate(allocation_ids):
-        if allocation_id is None or allocation_id not in orders:
-            raise not_found("Allocation line", Subject.ALLOCATION, index)
-    if len(set(orders.values())) > 1:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT,
-            "All allocation lines must belong to one sales order.",
-            Subject.ALLOCATION,
-        )
-    ids = [i for i in allocation_ids if i is not None]
-
-    async def decide(uow: UnitOfWork, order: SalesOrder) -> int:
-        removed = order.remove_allocations(ids)
+        for index, allocation_id in enumerate(allocation_ids):
+            if allocation_id is None or allocation_id not in orders:
+                raise not_found("Allocation line", Subject.ALLOCATION, index)
+        if len(set(orders.values())) > 1:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                "All allocation lines must belong to one sales order.",
+                Subject.ALLOCATION,
+            )
+        order = await _order(uow, next(iter(orders.values())), expected_version)
+        removed = order.remove_allocations([i for i in allocation_ids if i is not None])
+        await uow.orders.save(order)
         await uow.stock.release(_by_balance(removed))
+        await uow.commit()
         return order.id
 
-    return await _change_order(uow_factory, orders[ids[0]], expected_version, decide)
 
-
-async def _order_of_backorder(uow_factory: UnitOfWorkFactory, backorder_id: int) -> int:
-    async with uow_factory() as uow:
-        order_id = await uow.orders.order_of_backorder(backorder_id)
+async def _order_of_backorder(
+    uow: UnitOfWork, backorder_id: int, expected_version: int | None
+) -> SalesOrder:
+    order_id = await uow.orders.order_of_backorder(backorder_id)
     if order_id is None:
         raise not_found("Backorder", Subject.BACKORDER)
-    return order_id
+    return await _order(uow, order_id, expected_version)
 
 
+@retry_on_conflict
 async def cancel_backorder(
     uow_factory: UnitOfWorkFactory,
     backorder_id: int,
     reason: str | None = None,
     expected_version: int | None = None,
 ) -> int:
-    async def decide(uow: UnitOfWork, order: SalesOrder) -> int:
+    async with uow_factory() as uow:
+        order = await _order_of_backorder(uow, backorder_id, expected_version)
         order.cancel_backorder(backorder_id, reason)
+        await uow.orders.save(order)
+        await uow.commit()
         return order.id
 
-    order_id = await _order_of_backorder(uow_factory, backorder_id)
-    return await _change_order(uow_factory, order_id, expected_version, decide)
 
-
+@retry_on_conflict
 async def delete_backorder(
     uow_factory: UnitOfWorkFactory, backorder_id: int, expected_version: int | None = None
 ) -> int:
-    async def decide(uow: UnitOfWork, order: SalesOrder) -> int:
+    async with uow_factory() as uow:
+        order = await _order_of_backorder(uow, backorder_id, expected_version)
         order.delete_backorder(backorder_id)
+        await uow.orders.save(order)
+        await uow.commit()
         return order.id
-
-    order_id = await _order_of_backorder(uow_factory, backorder_id)
-    return await _change_order(uow_factory, order_id, expected_version, decide)

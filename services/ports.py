@@ -13,27 +13,27 @@ from services.domain.planner import StockCandidate
 
 
 class ConcurrentChange(Exception):  # noqa: N818 - a signal to retry, not a failure
-    """What a write relied on changed under it (another transaction won). Retryable."""
+    """What a write relied on changed under it (another transaction won). Retryable.
+
+    current_version: the order's version as last seen, for the VERSION_CONFLICT a
+    client gets when the retries run out."""
+
+    def __init__(self, reason: str, current_version: int | None = None) -> None:
+        super().__init__(reason)
+        self.current_version = current_version
 
 
 @dataclass(frozen=True)
-class ItemRecord:
+class CatalogItem:
+    """What a use case needs of an item."""
+
     id: int
-    sku: str
     serialized: bool
-
-
-@dataclass(frozen=True)
-class BalanceRecord:
-    id: int
-    on_hand: int
-    allocated: int
-    version: int
 
 
 class CatalogRepository(Protocol):
     async def add_item(self, sku: str, name: str, serialized: bool, unit: str) -> int: ...
-    async def item_by_sku(self, sku: str) -> ItemRecord | None: ...
+    async def item_by_sku(self, sku: str) -> CatalogItem | None: ...
     async def add_location(self, code: str, name: str, pick_sequence: int) -> int: ...
     async def location_id(self, code: str) -> int | None: ...
 
@@ -47,10 +47,9 @@ class StockRepository(Protocol):
         received_at: datetime | None,
         expires_at: datetime | None,
     ) -> int: ...
-    async def adjust(
-        self, item_id: int, lot_id: int, location_id: int, delta: int
-    ) -> BalanceRecord | None:
-        """Add delta to on hand; None if that would take it below allocated."""
+    async def adjust(self, item_id: int, lot_id: int, location_id: int, delta: int) -> int | None:
+        """Add delta to on hand and give the balance's id; None if that would take on
+        hand below allocated."""
         ...
 
     async def record_adjustment(self, balance_id: int, quantity: int, reason: str) -> int: ...
@@ -70,8 +69,9 @@ class OrderRepository(Protocol):
     async def order_of_backorder(self, backorder_id: int) -> int | None: ...
     async def orders_of_allocations(self, allocation_ids: Collection[int]) -> dict[int, int]: ...
     async def save(self, order: SalesOrder) -> None:
-        """Write the order's changes, then bump its version if it is still the
-        one loaded; raises ConcurrentChange otherwise."""
+        """Claim the order (bump its version if it is still the one loaded, else raise
+        ConcurrentChange), then write its changes. A use case saves the order before it
+        changes stock, so a loser learns it lost before it locks any balance."""
         ...
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
+from services.domain.errors import version_conflict
 from services.ports import ConcurrentChange
 
 T = TypeVar("T")
+P = ParamSpec("P")
 log = logging.getLogger(__name__)
 
 
@@ -27,31 +31,38 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
-DEFAULT_POLICY = RetryPolicy()
-# How many internal retries this process has made; the load runs report it.
+POLICY = RetryPolicy()
+# How many internal retries this process has made; the load runs and bench/ report it.
 retry_count = 0
 
 
-async def retrying(
-    operation: Callable[[], Awaitable[T]],
-    on_exhausted: Callable[[], Awaitable[Exception]],
-    policy: RetryPolicy = DEFAULT_POLICY,
-) -> T:
-    """Run operation (one whole unit of work) again while it hits ConcurrentChange.
+def retry_on_conflict(
+    use_case: Callable[P, Coroutine[object, object, T]],
+) -> Callable[P, Coroutine[object, object, T]]:
+    """Run the use case (one whole unit of work) again while it loses a race to another
+    transaction (ConcurrentChange), at most POLICY.attempts times in all.
 
-    When the budget is spent, raise what on_exhausted builds (a VERSION_CONFLICT).
+    When the budget is spent: VERSION_CONFLICT with the order's version as last seen,
+    placed at the client's `expected_version` only if it sent one.
     """
-    global retry_count  # noqa: PLW0603 - a process-wide counter, read by benchmarks
-    for attempt in range(policy.attempts):
-        try:
-            return await operation()
-        except ConcurrentChange:
-            if attempt + 1 == policy.attempts:
-                log.warning("retry budget of %d attempts spent", policy.attempts)
-                raise await on_exhausted() from None
-            retry_count += 1
-            wait = policy.delay(attempt)
-            # One line per retry, so runs over several processes can count them.
-            log.info("conflict on attempt %d; retrying in %.1f ms", attempt + 1, wait * 1000)
-            await asyncio.sleep(wait)
-    raise AssertionError("unreachable")  # pragma: no cover
+    signature = inspect.signature(use_case)
+
+    @functools.wraps(use_case)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        global retry_count  # noqa: PLW0603 - a process-wide counter, read by benchmarks
+        for attempt in range(POLICY.attempts):
+            try:
+                return await use_case(*args, **kwargs)
+            except ConcurrentChange as conflict:
+                if attempt + 1 == POLICY.attempts:
+                    log.warning("retry budget of %d attempts spent", POLICY.attempts)
+                    sent = signature.bind(*args, **kwargs).arguments.get("expected_version")
+                    raise version_conflict(conflict.current_version or 0, sent) from None
+                retry_count += 1
+                wait = POLICY.delay(attempt)
+                # One line per retry, so runs over several processes can count them.
+                log.info("conflict on attempt %d; retrying in %.1f ms", attempt + 1, wait * 1000)
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return run

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from db.database import Database
 from db.embedded import embedded_postgres
 from db.engine import asyncpg_url, create_engine, upgrade_to_head
 from db.repositories import SqlUnitOfWork
@@ -76,9 +77,18 @@ async def _empty_tables(request: pytest.FixtureRequest) -> None:
         await conn.execute(text("ALTER SEQUENCE sales_order_number_seq RESTART"))
 
 
+@pytest.fixture(scope="session")
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """The request path's pool (asyncpg), for the use cases under test."""
+    database = Database(database_url)
+    yield database
+    await database.close()
+
+
 @pytest.fixture
-def uow(engine: AsyncEngine) -> UnitOfWorkFactory:
-    return lambda: SqlUnitOfWork(engine)
+def uow(database: Database) -> UnitOfWorkFactory:
+    """Each unit of work on a connection of its own, as concurrent requests have."""
+    return lambda: SqlUnitOfWork(database)
 
 
 AppClient = Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -98,7 +108,7 @@ def app_client(database_url: str, engine: AsyncEngine) -> AppClient:
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
                 yield http
         finally:
-            await app.state.engine.dispose()
+            await app.state.database.close()
 
     return open_client
 

@@ -298,7 +298,7 @@ async def no_graphiql(database_url: str, engine: AsyncEngine) -> AsyncIterator[h
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             yield http
     finally:
-        await app.state.engine.dispose()
+        await app.state.database.close()
 
 
 async def test_graphiql_is_not_served_when_turned_off(no_graphiql: httpx.AsyncClient) -> None:

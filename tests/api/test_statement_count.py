@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
 
 from schema.app import create_app
 from schema.settings import Settings
@@ -63,12 +62,12 @@ async def counting(database_url: str, engine: Any) -> AsyncIterator[CountingClie
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         client = CountingClient(http)
 
-        def count(*_: object) -> None:
+        def count(_: str) -> None:
             client.statements += 1
 
-        event.listen(app.state.engine.sync_engine, "before_cursor_execute", count)
+        app.state.database.on_statement = count
         yield client
-    await app.state.engine.dispose()
+    await app.state.database.close()
 
 
 async def add_orders(uow: UnitOfWorkFactory, start: int, stop: int) -> None:

@@ -7,10 +7,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.engine import create_engine
-from db.errors import Unavailable, connection_lost, unavailable
-from db.read import Reader
+from db import reads
+from db.database import Database
+from db.errors import Unavailable, connection_lost
 from db.repositories import SqlUnitOfWork
+from resolvers.ids import to_global_id
 from services import orders
 from services.ports import UnitOfWorkFactory
 from tests.conftest import AppClient, GraphQLClient
@@ -35,7 +36,7 @@ async def test_a_unit_of_work_whose_backend_is_killed_reports_unavailable(
 ) -> None:
     await helpers.one_balance(uow, 5)
     order_id = await helpers.order(uow, ("WIDGET", 2))
-    victim = create_engine(database_url, pool_size=1, max_overflow=0)
+    victim = Database(database_url, size=1)
 
     async def read_twice_with_the_backend_killed_between() -> None:
         async with SqlUnitOfWork(victim) as u:
@@ -52,7 +53,7 @@ async def test_a_unit_of_work_whose_backend_is_killed_reports_unavailable(
         result = await orders.allocate_order(lambda: SqlUnitOfWork(victim), order_id)
         assert [a.quantity for a in result.allocations] == [2]
     finally:
-        await victim.dispose()
+        await victim.close()
 
 
 async def test_an_unreachable_database_is_unavailable_for_mutations_and_queries(
@@ -77,20 +78,27 @@ def test_a_failed_statement_on_a_live_connection_is_not_a_lost_connection() -> N
 
 async def test_a_mutation_whose_result_cannot_be_read_back_reports_unavailable_in_its_payload(
     gql: GraphQLClient,
+    uow: UnitOfWorkFactory,
     engine: AsyncEngine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def lost(*_: object, **__: object) -> None:
-        raise unavailable()
+    await helpers.one_balance(uow, 5)
+    order_id = await helpers.order(uow, ("WIDGET", 2))
 
-    monkeypatch.setattr(Reader, "where_in", lost)
+    async def lost(*_: object, **__: object) -> None:
+        raise Unavailable()
+
+    # The payload's lots are the one thing it reads after the commit.
+    monkeypatch.setattr(reads, "lots_by_id", lost)
     payload = (
         await gql.data(
-            'mutation { createItem(input: {sku: "X", name: "X"}) { item { sku } errors { code } } }'
+            "mutation($id: ID!) { allocateOrder(id: $id) {"
+            " allocations { lot { lotNumber } } errors { code } } }",
+            id=to_global_id("SalesOrder", order_id),
         )
-    )["createItem"]
+    )["allocateOrder"]
 
-    assert payload == {"item": None, "errors": [{"code": "UNAVAILABLE"}]}
+    assert payload == {"allocations": [], "errors": [{"code": "UNAVAILABLE"}]}
     # The change itself was committed: the message tells the client to read again.
     async with engine.connect() as conn:
-        assert await conn.scalar(text("SELECT count(*) FROM items WHERE sku = 'X'")) == 1
+        assert await conn.scalar(text("SELECT sum(allocated) FROM inventory_balances")) == 2

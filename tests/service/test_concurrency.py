@@ -6,44 +6,46 @@ Each client has its own unit of work, so its own pooled connection and real comm
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from typing import Self
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.repositories import SqlStock, SqlUnitOfWork
+from db.database import Database
+from db.repositories import SqlOrders, SqlUnitOfWork
 from services import orders, retry
 from services.domain.errors import DomainError, ErrorCode
+from services.domain.order import SalesOrder
 from services.ports import UnitOfWorkFactory
 from tests.service import helpers
 
 
 class Gate:
-    """Holds the first reserve of each client until all clients have planned."""
+    """Holds the first save of each client (its claim of the order, then its reserve)
+    until all clients have planned."""
 
     def __init__(self, parties: int) -> None:
         self.barrier = asyncio.Barrier(parties)
 
-    def client(self, engine: AsyncEngine) -> UnitOfWorkFactory:
+    def client(self, database: Database) -> UnitOfWorkFactory:
         first_attempt = True
 
-        class RacingStock(SqlStock):
-            async def reserve(self, quantities: Mapping[int, int]) -> None:
+        class RacingOrders(SqlOrders):
+            async def save(self, order: SalesOrder) -> None:
                 nonlocal first_attempt
                 if first_attempt:
                     first_attempt = False
                     await gate.barrier.wait()
-                await super().reserve(quantities)
+                await super().save(order)
 
         class RacingUnitOfWork(SqlUnitOfWork):
             async def __aenter__(self) -> Self:
                 await super().__aenter__()
-                self.stock = RacingStock(self.conn)
+                self.orders = RacingOrders(self.session, self.written)
                 return self
 
         gate = self
-        return lambda: RacingUnitOfWork(engine)
+        return lambda: RacingUnitOfWork(database)
 
 
 async def balance(engine: AsyncEngine, balance_id: int | None) -> tuple[int, int]:
@@ -59,6 +61,7 @@ async def balance(engine: AsyncEngine, balance_id: int | None) -> tuple[int, int
 
 async def test_two_orders_racing_for_the_last_units_never_over_allocate(
     uow: UnitOfWorkFactory,
+    database: Database,
     engine: AsyncEngine,
 ) -> None:
     balance_id = await helpers.one_balance(uow, 5)
@@ -68,8 +71,8 @@ async def test_two_orders_racing_for_the_last_units_never_over_allocate(
     retries_before = retry.retry_count
 
     results = await asyncio.gather(
-        orders.allocate_order(gate.client(engine), first),
-        orders.allocate_order(gate.client(engine), second),
+        orders.allocate_order(gate.client(database), first),
+        orders.allocate_order(gate.client(database), second),
     )
 
     assert await balance(engine, balance_id) == (5, 5)
@@ -84,6 +87,7 @@ async def test_two_orders_racing_for_the_last_units_never_over_allocate(
 
 async def test_the_same_order_allocated_twice_at_once_is_allocated_once(
     uow: UnitOfWorkFactory,
+    database: Database,
     engine: AsyncEngine,
 ) -> None:
     balance_id = await helpers.one_balance(uow, 10)
@@ -91,8 +95,8 @@ async def test_the_same_order_allocated_twice_at_once_is_allocated_once(
     gate = Gate(2)
 
     await asyncio.gather(
-        orders.allocate_order(gate.client(engine), order_id),
-        orders.allocate_order(gate.client(engine), order_id),
+        orders.allocate_order(gate.client(database), order_id),
+        orders.allocate_order(gate.client(database), order_id),
     )
 
     assert await balance(engine, balance_id) == (10, 5)
@@ -105,6 +109,7 @@ async def test_the_same_order_allocated_twice_at_once_is_allocated_once(
 
 async def test_a_client_guarding_with_its_version_gets_version_conflict_when_it_loses(
     uow: UnitOfWorkFactory,
+    database: Database,
     engine: AsyncEngine,
 ) -> None:
     balance_id = await helpers.one_balance(uow, 10)
@@ -114,8 +119,8 @@ async def test_a_client_guarding_with_its_version_gets_version_conflict_when_it_
     gate = Gate(2)
 
     results = await asyncio.gather(
-        orders.allocate_order(gate.client(engine), order_id, expected_version=version),
-        orders.allocate_order(gate.client(engine), order_id, expected_version=version),
+        orders.allocate_order(gate.client(database), order_id, expected_version=version),
+        orders.allocate_order(gate.client(database), order_id, expected_version=version),
         return_exceptions=True,
     )
 

@@ -33,6 +33,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import text
 
+from db.database import Database
 from db.engine import create_engine
 from db.repositories import SqlUnitOfWork
 from db.tables import Base
@@ -457,11 +458,12 @@ class AllocationMachine(RuleBasedStateMachine):
         super().__init__()
         self.runner = asyncio.Runner()
         self.engine = create_engine(self.database_url, pool_size=2, max_overflow=0)
+        self.database = Database(self.database_url, size=2)
         self.model = Model()
         self.run(self._reset())
 
     def uow(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine)
+        return SqlUnitOfWork(self.database)
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return self.runner.run(coroutine)
@@ -479,6 +481,7 @@ class AllocationMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         try:
             self.run(self.engine.dispose())
+            self.run(self.database.close())
         finally:
             self.runner.close()
 

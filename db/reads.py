@@ -1,0 +1,341 @@
+"""Read-side statements: one batch function per edge of the API's graph, returning
+frozen records, and the keyset pages of the connections.
+
+Statements are constant text with bound parameters, so asyncpg prepares each once
+per connection. Reads run in autocommit: each statement sees its own snapshot under
+READ COMMITTED anyway, and BEGIN/ROLLBACK would be two more round trips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from db.database import Session
+from db.records import (
+    AdjustmentRecord,
+    AllocationRecord,
+    BackorderRecord,
+    BalanceRecord,
+    ItemRecord,
+    ItemTotals,
+    LineRecord,
+    LocationRecord,
+    LotRecord,
+    OrderRecord,
+    PackedAllocation,
+    PackedLineRecord,
+)
+
+R = TypeVar("R")
+
+ORDER = "SELECT id, number, customer, status, version, created_at, updated_at FROM sales_orders"
+LINE = """SELECT l.id, l.order_id, l.line_number, l.item_id, i.serialized, l.quantity,
+    l.quantity_cancelled
+FROM sales_order_lines l JOIN items i ON i.id = l.item_id"""
+ALLOCATION = """SELECT a.id, a.order_id, a.line_id, a.balance_id, b.lot_id, b.location_id,
+    a.quantity, a.quantity_packed, a.created_at
+FROM allocations a JOIN inventory_balances b ON b.id = a.balance_id"""
+BACKORDER = """SELECT id, order_id, line_id, quantity, quantity_allocated, status, cancel_reason,
+    created_at, updated_at FROM backorders"""
+PACKED_LINE = "SELECT id, order_id, line_id, quantity, packed_at FROM packed_lines"
+ITEM = "SELECT id, sku, name, serialized, unit FROM items"
+LOT = "SELECT id, item_id, lot_number, received_at, expires_at FROM lots"
+LOCATION = "SELECT id, code, name, pick_sequence FROM locations"
+BALANCE = """SELECT id, item_id, lot_id, location_id, on_hand, allocated, version
+FROM inventory_balances"""
+ADJUSTMENT = "SELECT id, balance_id, quantity, reason, created_at FROM inventory_adjustments"
+
+_ORDERS_BY_ID = f"{ORDER} WHERE id = ANY($1::bigint[])"
+_ORDERS_BY_NUMBER = f"{ORDER} WHERE number = ANY($1::text[])"
+_LINES_BY_ID = f"{LINE} WHERE l.id = ANY($1::bigint[])"
+_LINES_OF_ORDERS = f"{LINE} WHERE l.order_id = ANY($1::bigint[]) ORDER BY l.order_id, l.line_number"
+_ALLOCATIONS_BY_ID = f"{ALLOCATION} WHERE a.id = ANY($1::bigint[]) ORDER BY a.id"
+_ALLOCATIONS_OF_ORDERS = f"{ALLOCATION} WHERE a.order_id = ANY($1::bigint[]) ORDER BY a.id"
+_ALLOCATIONS_OF_LINES = f"{ALLOCATION} WHERE a.line_id = ANY($1::bigint[]) ORDER BY a.id"
+_ALLOCATIONS_OF_PACKED_LINES = """SELECT p.packed_line_id, a.id, a.order_id, a.line_id,
+    a.balance_id, b.lot_id, b.location_id, a.quantity, a.quantity_packed, a.created_at
+FROM packed_line_allocations p
+JOIN allocations a ON a.id = p.allocation_id
+JOIN inventory_balances b ON b.id = a.balance_id
+WHERE p.packed_line_id = ANY($1::bigint[]) ORDER BY a.id"""
+_BACKORDERS_BY_ID = f"{BACKORDER} WHERE id = ANY($1::bigint[]) ORDER BY id"
+_BACKORDERS_OF_ORDERS = f"{BACKORDER} WHERE order_id = ANY($1::bigint[]) ORDER BY id"
+_BACKORDERS_OF_LINES = f"{BACKORDER} WHERE line_id = ANY($1::bigint[]) ORDER BY id"
+_PACKED_LINES_BY_ID = f"{PACKED_LINE} WHERE id = ANY($1::bigint[]) ORDER BY id"
+_PACKED_LINES_OF_ORDERS = f"{PACKED_LINE} WHERE order_id = ANY($1::bigint[]) ORDER BY id"
+_PACKED_LINES_OF_LINES = f"{PACKED_LINE} WHERE line_id = ANY($1::bigint[]) ORDER BY id"
+_ITEMS_BY_ID = f"{ITEM} WHERE id = ANY($1::bigint[])"
+_ITEMS_BY_SKU = f"{ITEM} WHERE sku = ANY($1::text[])"
+_ITEM_TOTALS = """SELECT item_id, sum(on_hand)::int, sum(allocated)::int FROM inventory_balances
+WHERE item_id = ANY($1::bigint[]) GROUP BY item_id"""
+_LOTS_BY_ID = f"{LOT} WHERE id = ANY($1::bigint[])"
+_LOCATIONS_BY_ID = f"{LOCATION} WHERE id = ANY($1::bigint[])"
+_LOCATIONS_BY_CODE = f"{LOCATION} WHERE code = ANY($1::text[])"
+_BALANCES_BY_ID = f"{BALANCE} WHERE id = ANY($1::bigint[])"
+_BALANCES_OF_ITEMS = f"{BALANCE} WHERE item_id = ANY($1::bigint[]) ORDER BY id"
+_ADJUSTMENTS_BY_ID = f"{ADJUSTMENT} WHERE id = ANY($1::bigint[])"
+
+
+async def _records(
+    session: Session, statement: str, make: Callable[..., R], keys: Sequence[object]
+) -> list[R]:
+    return [make(*row) for row in await session.fetch(statement, list(keys))]
+
+
+async def orders_by_id(session: Session, ids: Sequence[int]) -> list[OrderRecord]:
+    return await _records(session, _ORDERS_BY_ID, OrderRecord, ids)
+
+
+async def orders_by_number(session: Session, numbers: Sequence[str]) -> list[OrderRecord]:
+    return await _records(session, _ORDERS_BY_NUMBER, OrderRecord, numbers)
+
+
+async def lines_by_id(session: Session, ids: Sequence[int]) -> list[LineRecord]:
+    return await _records(session, _LINES_BY_ID, LineRecord, ids)
+
+
+async def lines_of_orders(session: Session, order_ids: Sequence[int]) -> list[LineRecord]:
+    """In line-number order."""
+    return await _records(session, _LINES_OF_ORDERS, LineRecord, order_ids)
+
+
+async def allocations_by_id(session: Session, ids: Sequence[int]) -> list[AllocationRecord]:
+    return await _records(session, _ALLOCATIONS_BY_ID, AllocationRecord, ids)
+
+
+async def allocations_of_orders(
+    session: Session, order_ids: Sequence[int]
+) -> list[AllocationRecord]:
+    return await _records(session, _ALLOCATIONS_OF_ORDERS, AllocationRecord, order_ids)
+
+
+async def allocations_of_lines(session: Session, line_ids: Sequence[int]) -> list[AllocationRecord]:
+    return await _records(session, _ALLOCATIONS_OF_LINES, AllocationRecord, line_ids)
+
+
+async def allocations_of_packed_lines(
+    session: Session, packed_line_ids: Sequence[int]
+) -> list[PackedAllocation]:
+    rows = await session.fetch(_ALLOCATIONS_OF_PACKED_LINES, list(packed_line_ids))
+    return [PackedAllocation(row[0], AllocationRecord(*row[1:])) for row in rows]
+
+
+async def backorders_by_id(session: Session, ids: Sequence[int]) -> list[BackorderRecord]:
+    return await _records(session, _BACKORDERS_BY_ID, BackorderRecord, ids)
+
+
+async def backorders_of_orders(session: Session, order_ids: Sequence[int]) -> list[BackorderRecord]:
+    return await _records(session, _BACKORDERS_OF_ORDERS, BackorderRecord, order_ids)
+
+
+async def backorders_of_lines(session: Session, line_ids: Sequence[int]) -> list[BackorderRecord]:
+    return await _records(session, _BACKORDERS_OF_LINES, BackorderRecord, line_ids)
+
+
+async def packed_lines_by_id(session: Session, ids: Sequence[int]) -> list[PackedLineRecord]:
+    return await _records(session, _PACKED_LINES_BY_ID, PackedLineRecord, ids)
+
+
+async def packed_lines_of_orders(
+    session: Session, order_ids: Sequence[int]
+) -> list[PackedLineRecord]:
+    return await _records(session, _PACKED_LINES_OF_ORDERS, PackedLineRecord, order_ids)
+
+
+async def packed_lines_of_lines(
+    session: Session, line_ids: Sequence[int]
+) -> list[PackedLineRecord]:
+    return await _records(session, _PACKED_LINES_OF_LINES, PackedLineRecord, line_ids)
+
+
+async def items_by_id(session: Session, ids: Sequence[int]) -> list[ItemRecord]:
+    return await _records(session, _ITEMS_BY_ID, ItemRecord, ids)
+
+
+async def items_by_sku(session: Session, skus: Sequence[str]) -> list[ItemRecord]:
+    return await _records(session, _ITEMS_BY_SKU, ItemRecord, skus)
+
+
+async def item_totals(session: Session, item_ids: Sequence[int]) -> list[ItemTotals]:
+    """Summed over each item's balances; an item without balances has no row."""
+    return await _records(session, _ITEM_TOTALS, ItemTotals, item_ids)
+
+
+async def lots_by_id(session: Session, ids: Sequence[int]) -> list[LotRecord]:
+    return await _records(session, _LOTS_BY_ID, LotRecord, ids)
+
+
+async def locations_by_id(session: Session, ids: Sequence[int]) -> list[LocationRecord]:
+    return await _records(session, _LOCATIONS_BY_ID, LocationRecord, ids)
+
+
+async def locations_by_code(session: Session, codes: Sequence[str]) -> list[LocationRecord]:
+    return await _records(session, _LOCATIONS_BY_CODE, LocationRecord, codes)
+
+
+async def balances_by_id(session: Session, ids: Sequence[int]) -> list[BalanceRecord]:
+    return await _records(session, _BALANCES_BY_ID, BalanceRecord, ids)
+
+
+async def balances_of_items(session: Session, item_ids: Sequence[int]) -> list[BalanceRecord]:
+    return await _records(session, _BALANCES_OF_ITEMS, BalanceRecord, item_ids)
+
+
+async def adjustments_by_id(session: Session, ids: Sequence[int]) -> list[AdjustmentRecord]:
+    return await _records(session, _ADJUSTMENTS_BY_ID, AdjustmentRecord, ids)
+
+
+# -- keyset pages ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageWindow:
+    """Which rows a connection asks for: `size` after `after`, or (backwards) before `before`."""
+
+    size: int
+    after: int | None = None
+    before: int | None = None
+    backwards: bool = False
+
+
+@dataclass(frozen=True)
+class Page(Generic[R]):
+    rows: list[R]
+    total: int
+    more: bool  # rows beyond the page in the direction read
+
+
+@dataclass(frozen=True)
+class Filter:
+    """SQL conditions (with $n for their values, numbered from 1) and those values."""
+
+    conditions: tuple[str, ...] = ()
+    values: tuple[object, ...] = ()
+
+    def where(self, condition: str, value: object) -> Filter:
+        """Add `condition`, whose one parameter is written `$?`."""
+        numbered = condition.replace("$?", f"${len(self.values) + 1}")
+        return Filter((*self.conditions, numbered), (*self.values, value))
+
+    def when(self, value: object, condition: str) -> Filter:
+        """Add `condition` when value is given (not None)."""
+        return self if value is None else self.where(condition, value)
+
+
+async def page(
+    session: Session,
+    *,
+    select: str,
+    table: str,
+    make: Callable[..., R],
+    filter: Filter,
+    window: PageWindow,
+) -> Page[R]:
+    """One page in id order (keyset: stable under inserts) and the total count.
+
+    `select` selects the rows of `table` (aliased `t`); the statement text depends
+    only on which filters are given, so each variant is prepared once per connection.
+    """
+    where = list(filter.conditions)
+    values = list(filter.values)
+    total = await session.fetchval(f"SELECT count(*) FROM {table} t {_where(where)}", *values)
+    for bound, op in ((window.after, ">"), (window.before, "<")):
+        if bound is not None:
+            values.append(bound)
+            where.append(f"t.id {op} ${len(values)}")
+    values.append(window.size + 1)  # one row more than asked tells whether there is more
+    # Going backwards reads the ids just before `before`, newest first, then turns them.
+    order = "t.id DESC" if window.backwards else "t.id"
+    rows = await session.fetch(
+        f"{select} {_where(where)} ORDER BY {order} LIMIT ${len(values)}", *values
+    )
+    records = [make(*row) for row in rows[: window.size]]
+    if window.backwards:
+        records.reverse()
+    assert isinstance(total, int)
+    return Page(records, total, len(rows) > window.size)
+
+
+def _where(conditions: Sequence[str]) -> str:
+    return f"WHERE {' AND '.join(conditions)}" if conditions else ""
+
+
+ORDER_PAGE = (
+    "SELECT t.id, t.number, t.customer, t.status, t.version, t.created_at, t.updated_at "
+    "FROM sales_orders t"
+)
+ITEM_PAGE = "SELECT t.id, t.sku, t.name, t.serialized, t.unit FROM items t"
+BACKORDER_PAGE = """SELECT t.id, t.order_id, t.line_id, t.quantity, t.quantity_allocated,
+    t.status, t.cancel_reason, t.created_at, t.updated_at FROM backorders t"""
+BALANCE_PAGE = """SELECT t.id, t.item_id, t.lot_id, t.location_id, t.on_hand, t.allocated,
+    t.version FROM inventory_balances t"""
+
+
+def order_filter(
+    status: str | None,
+    customer: str | None,
+    sku: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+) -> Filter:
+    return (
+        Filter()
+        .when(status, "t.status = $?")
+        .when(customer, "t.customer = $?")
+        .when(created_after, "t.created_at >= $?")
+        .when(created_before, "t.created_at < $?")
+        .when(
+            sku,
+            "EXISTS (SELECT 1 FROM sales_order_lines l JOIN items i ON i.id = l.item_id "
+            "WHERE l.order_id = t.id AND i.sku = $?)",
+        )
+    )
+
+
+def backorder_filter(status: str | None) -> Filter:
+    return Filter().when(status, "t.status = $?")
+
+
+def balance_filter(sku: str | None, location_code: str | None, in_stock_only: bool) -> Filter:
+    found = (
+        Filter()
+        .when(sku, "t.item_id IN (SELECT id FROM items WHERE sku = $?)")
+        .when(location_code, "t.location_id IN (SELECT id FROM locations WHERE code = $?)")
+    )
+    if in_stock_only:
+        return Filter((*found.conditions, "t.on_hand > 0"), found.values)
+    return found
+
+
+async def orders_page(session: Session, filter: Filter, window: PageWindow) -> Page[OrderRecord]:
+    return await page(
+        session, select=ORDER_PAGE, table="sales_orders", make=OrderRecord, filter=filter,
+        window=window,
+    )  # fmt: skip
+
+
+async def items_page(session: Session, window: PageWindow) -> Page[ItemRecord]:
+    return await page(
+        session, select=ITEM_PAGE, table="items", make=ItemRecord, filter=Filter(), window=window
+    )
+
+
+async def backorders_page(
+    session: Session, filter: Filter, window: PageWindow
+) -> Page[BackorderRecord]:
+    return await page(
+        session, select=BACKORDER_PAGE, table="backorders", make=BackorderRecord, filter=filter,
+        window=window,
+    )  # fmt: skip
+
+
+async def balances_page(
+    session: Session, filter: Filter, window: PageWindow
+) -> Page[BalanceRecord]:
+    return await page(
+        session, select=BALANCE_PAGE, table="inventory_balances", make=BalanceRecord,
+        filter=filter, window=window,
+    )  # fmt: skip

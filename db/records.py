@@ -1,0 +1,158 @@
+"""Frozen read records: what the API shows of each row, field for field as the read
+statements in db/reads.py select them (tests/db/test_statements.py checks the names).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    id: int
+    number: str
+    customer: str
+    status: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LineRecord:
+    id: int
+    order_id: int
+    line_number: int
+    item_id: int
+    serialized: bool  # the item's: serialized lines are never allocated
+    quantity: int
+    quantity_cancelled: int
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationRecord:
+    id: int
+    order_id: int
+    line_id: int
+    balance_id: int
+    lot_id: int  # the balance's
+    location_id: int  # the balance's
+    quantity: int
+    quantity_packed: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BackorderRecord:
+    id: int
+    order_id: int
+    line_id: int
+    quantity: int
+    quantity_allocated: int
+    status: str
+    cancel_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PackedLineRecord:
+    id: int
+    order_id: int
+    line_id: int
+    quantity: int
+    packed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PackedAllocation:
+    """An allocation line as one packed line packed it."""
+
+    packed_line_id: int
+    allocation: AllocationRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRecord:
+    id: int
+    sku: str
+    name: str
+    serialized: bool
+    unit: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemTotals:
+    item_id: int
+    on_hand: int
+    allocated: int
+
+
+@dataclass(frozen=True, slots=True)
+class LotRecord:
+    id: int
+    item_id: int
+    lot_number: str
+    received_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LocationRecord:
+    id: int
+    code: str
+    name: str
+    pick_sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceRecord:
+    id: int
+    item_id: int
+    lot_id: int
+    location_id: int
+    on_hand: int
+    allocated: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustmentRecord:
+    id: int
+    balance_id: int
+    quantity: int
+    reason: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class OrderTree:
+    """One order with everything of it that a unit of work loads and writes: a payload
+    shows it without reading it again."""
+
+    order: OrderRecord
+    lines: tuple[LineRecord, ...]
+    allocations: tuple[AllocationRecord, ...]
+    backorders: tuple[BackorderRecord, ...]
+    packed_lines: tuple[PackedAllocationsOf, ...] = ()
+
+
+@dataclass(frozen=True)
+class PackedAllocationsOf:
+    """A packed line made by a unit of work, with the allocation lines it packed."""
+
+    packed_line: PackedLineRecord
+    allocations: tuple[AllocationRecord, ...]
+
+
+@dataclass
+class Written:
+    """What one unit of work wrote, as read records, and the orders it loaded as they
+    stood (a later tree of the same order is the one it saved)."""
+
+    orders: list[OrderTree]
+    items: list[ItemRecord]
+    locations: list[LocationRecord]
+    balances: list[BalanceRecord]
+    adjustments: list[AdjustmentRecord]

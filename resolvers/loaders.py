@@ -1,0 +1,206 @@
+"""Per-request loaders, one named and typed loader per edge of the graph: each keeps
+what it has read for the rest of the request and reads only the keys it has not seen,
+in one statement per call. The builder calls each once per level, so a nested field
+costs one statement whatever the number of parents.
+
+Rows read by one key are primed into the loader by id of their kind, so a child asking
+for its parent (an allocation line for its order line) costs no statement, and what a
+mutation's unit of work wrote is primed before its payload is built (`prime`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Generic, Protocol, TypeVar
+
+from db import reads
+from db.database import Session
+from db.records import (
+    AllocationRecord,
+    BackorderRecord,
+    ItemRecord,
+    ItemTotals,
+    LocationRecord,
+    OrderRecord,
+    PackedAllocation,
+    Written,
+)
+
+K = TypeVar("K", bound=Hashable)
+R = TypeVar("R")
+V = TypeVar("V")
+
+
+class Stored(Protocol):
+    """A record of a row with an id."""
+
+    @property
+    def id(self) -> int: ...
+
+
+S = TypeVar("S", bound=Stored)
+Fetch = Callable[[Session, Sequence[K]], Awaitable[list[R]]]
+
+
+class Loader(Generic[K, R, V]):
+    """Values by key: `value_of` reduces the rows read for one key (a list, in the
+    order the statement gives them) to the value callers get."""
+
+    def __init__(
+        self,
+        session: Session,
+        fetch: Fetch[K, R],
+        key_of: Callable[[R], K],
+        value_of: Callable[[list[R]], V],
+        then: Callable[[list[R]], None] | None = None,
+    ) -> None:
+        self._session, self._fetch, self._key_of, self._value_of = (
+            session, fetch, key_of, value_of
+        )  # fmt: skip
+        self._then = then
+        self._known: dict[K, V] = {}
+
+    async def load(self, keys: Iterable[K]) -> Mapping[K, V]:
+        """Every key asked for, with its value (what value_of makes of no rows for a key
+        that has none)."""
+        keys = list(dict.fromkeys(keys))
+        missing = [key for key in keys if key not in self._known]
+        if missing:
+            rows = await self._fetch(self._session, missing)
+            found: dict[K, list[R]] = {key: [] for key in missing}
+            for row in rows:
+                found[self._key_of(row)].append(row)
+            for key, group in found.items():
+                self._known[key] = self._value_of(group)
+            if self._then is not None:
+                self._then(rows)
+        return {key: self._known[key] for key in keys}
+
+    def prime(self, key: K, value: V) -> None:
+        self._known[key] = value
+
+
+def _first(rows: list[R]) -> R | None:
+    return rows[0] if rows else None
+
+
+def _all(rows: list[R]) -> tuple[R, ...]:
+    return tuple(rows)
+
+
+class ById(Loader[int, S, S | None]):
+    """Rows by id; None for an id that names nothing."""
+
+    def __init__(self, session: Session, fetch: Fetch[int, S]) -> None:
+        super().__init__(session, fetch, lambda row: row.id, _first)
+
+    def remember(self, rows: Iterable[S]) -> None:
+        for row in rows:
+            self.prime(row.id, row)
+
+
+class Grouped(Loader[int, R, tuple[R, ...]]):
+    """The rows that belong to each key (a parent's id), primed by id as well."""
+
+    def __init__(
+        self,
+        session: Session,
+        fetch: Fetch[int, R],
+        parent_of: Callable[[R], int],
+        then: Callable[[list[R]], None] | None = None,
+    ) -> None:
+        super().__init__(session, fetch, parent_of, _all, then)
+
+
+class Loaders:
+    """The request's loaders, named by edge."""
+
+    def __init__(self, session: Session) -> None:
+        s = session
+        self.order_by_id = ById(s, reads.orders_by_id)
+        self.order_by_number: Loader[str, OrderRecord, OrderRecord | None] = Loader(
+            s, reads.orders_by_number, lambda o: o.number, _first, self.order_by_id.remember
+        )
+        self.line_by_id = ById(s, reads.lines_by_id)
+        self.lines_by_order_id = Grouped(
+            s, reads.lines_of_orders, lambda line: line.order_id, self.line_by_id.remember
+        )
+        self.allocation_by_id = ById(s, reads.allocations_by_id)
+        self.allocations_by_order_id = Grouped(
+            s, reads.allocations_of_orders, lambda a: a.order_id, self.allocation_by_id.remember
+        )
+        self.allocations_by_line_id = Grouped(
+            s, reads.allocations_of_lines, lambda a: a.line_id, self.allocation_by_id.remember
+        )
+        self.allocations_by_packed_line_id: Loader[
+            int, PackedAllocation, tuple[AllocationRecord, ...]
+        ] = Loader(
+            s,
+            reads.allocations_of_packed_lines,
+            lambda p: p.packed_line_id,
+            lambda rows: tuple(p.allocation for p in rows),
+            lambda rows: self.allocation_by_id.remember(p.allocation for p in rows),
+        )
+        self.backorder_by_id = ById(s, reads.backorders_by_id)
+        self.backorders_by_order_id = Grouped(
+            s, reads.backorders_of_orders, lambda b: b.order_id, self.backorder_by_id.remember
+        )
+        self.backorders_by_line_id = Grouped(
+            s, reads.backorders_of_lines, lambda b: b.line_id, self.backorder_by_id.remember
+        )
+        self.packed_line_by_id = ById(s, reads.packed_lines_by_id)
+        self.packed_lines_by_order_id = Grouped(
+            s, reads.packed_lines_of_orders, lambda p: p.order_id, self.packed_line_by_id.remember
+        )
+        self.packed_lines_by_line_id = Grouped(
+            s, reads.packed_lines_of_lines, lambda p: p.line_id, self.packed_line_by_id.remember
+        )
+        self.item_by_id = ById(s, reads.items_by_id)
+        self.item_by_sku: Loader[str, ItemRecord, ItemRecord | None] = Loader(
+            s, reads.items_by_sku, lambda i: i.sku, _first, self.item_by_id.remember
+        )
+        self.totals_by_item_id: Loader[int, ItemTotals, ItemTotals | None] = Loader(
+            s, reads.item_totals, lambda t: t.item_id, _first
+        )
+        self.lot_by_id = ById(s, reads.lots_by_id)
+        self.location_by_id = ById(s, reads.locations_by_id)
+        self.location_by_code: Loader[str, LocationRecord, LocationRecord | None] = Loader(
+            s, reads.locations_by_code, lambda loc: loc.code, _first, self.location_by_id.remember
+        )
+        self.balance_by_id = ById(s, reads.balances_by_id)
+        self.balances_by_item_id = Grouped(
+            s, reads.balances_of_items, lambda b: b.item_id, self.balance_by_id.remember
+        )
+        self.adjustment_by_id = ById(s, reads.adjustments_by_id)
+
+    def prime(self, written: Written) -> None:
+        """What a unit of work wrote, as its payload will show it. An order's lines,
+        allocation lines and backorders are whole (the unit of work loaded them all);
+        its packed lines are only those it made, so they prime by id alone."""
+        latest = {tree.order.id: tree for tree in written.orders}  # as saved, if it was
+        for tree in latest.values():
+            order_id = tree.order.id
+            self.order_by_id.prime(order_id, tree.order)
+            self.lines_by_order_id.prime(order_id, tree.lines)
+            self.allocations_by_order_id.prime(order_id, tree.allocations)
+            self.backorders_by_order_id.prime(order_id, tree.backorders)
+            self.line_by_id.remember(tree.lines)
+            self.allocation_by_id.remember(tree.allocations)
+            self.backorder_by_id.remember(tree.backorders)
+            allocations: dict[int, list[AllocationRecord]] = defaultdict(list)
+            backorders: dict[int, list[BackorderRecord]] = defaultdict(list)
+            for allocation in tree.allocations:
+                allocations[allocation.line_id].append(allocation)
+            for backorder in tree.backorders:
+                backorders[backorder.line_id].append(backorder)
+            for line in tree.lines:
+                self.allocations_by_line_id.prime(line.id, tuple(allocations[line.id]))
+                self.backorders_by_line_id.prime(line.id, tuple(backorders[line.id]))
+            for packed in tree.packed_lines:
+                self.packed_line_by_id.prime(packed.packed_line.id, packed.packed_line)
+                self.allocations_by_packed_line_id.prime(packed.packed_line.id, packed.allocations)
+        self.item_by_id.remember(written.items)
+        self.location_by_id.remember(written.locations)
+        self.balance_by_id.remember(written.balances)
+        self.adjustment_by_id.remember(written.adjustments)
