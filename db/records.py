@@ -4,7 +4,7 @@ statements in db/reads.py select them (tests/db/test_statements.py checks the na
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -148,11 +148,13 @@ class PackedAllocationsOf:
 
 @dataclass
 class Written:
-    """What one unit of work wrote, as read records, and the orders it loaded as they
-    stood (a later tree of the same order is the one it saved)."""
+    """What one unit of work wrote, as read records, and what it read on the way that a
+    payload shows: the orders it loaded as they stood (a later tree of the same order is
+    the one it saved), and the lots and locations of the stock it chose from."""
 
-    orders: list[OrderTree]
-    items: list[ItemRecord]
-    locations: list[LocationRecord]
-    balances: list[BalanceRecord]
-    adjustments: list[AdjustmentRecord]
+    orders: list[OrderTree] = field(default_factory=list)
+    items: list[ItemRecord] = field(default_factory=list)
+    lots: list[LotRecord] = field(default_factory=list)
+    locations: list[LocationRecord] = field(default_factory=list)
+    balances: list[BalanceRecord] = field(default_factory=list)
+    adjustments: list[AdjustmentRecord] = field(default_factory=list)

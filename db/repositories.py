@@ -27,6 +27,7 @@ from db.records import (
     ItemRecord,
     LineRecord,
     LocationRecord,
+    LotRecord,
     OrderRecord,
     OrderTree,
     PackedAllocationsOf,
@@ -113,8 +114,9 @@ class SqlCatalog:
 
 # -- stock -------------------------------------------------------------------------------
 
+# With the whole lot and location, which the allocation's payload shows.
 _CANDIDATES = """SELECT b.id, b.item_id, b.lot_id, b.location_id, b.on_hand - b.allocated,
-    l.received_at, l.expires_at, loc.pick_sequence
+    l.received_at, l.expires_at, loc.pick_sequence, l.lot_number, loc.code, loc.name
 FROM inventory_balances b
 JOIN lots l ON l.id = b.lot_id
 JOIN locations loc ON loc.id = b.location_id
@@ -166,7 +168,11 @@ class SqlStock:
         if not item_ids:
             return []
         rows = await self.session.fetch(_CANDIDATES, list(item_ids))
-        return [StockCandidate(*row) for row in rows]
+        for row in rows:
+            _, item_id, lot_id, location_id, _, received, expires, sequence, lot, code, name = row
+            self.written.lots.append(LotRecord(lot_id, item_id, lot, received, expires))
+            self.written.locations.append(LocationRecord(location_id, code, name, sequence))
+        return [StockCandidate(*row[:8]) for row in rows]
 
     async def lot_id(
         self,
@@ -559,11 +565,11 @@ class SqlUnitOfWork:
 
     def __init__(self, source: Session | Database) -> None:
         self._source = source
-        self.written = Written([], [], [], [], [])
+        self.written = Written()
 
     async def __aenter__(self) -> Self:
         self.session = self._source if isinstance(self._source, Session) else self._source.session()
-        self.written = Written([], [], [], [], [])
+        self.written = Written()
         self.catalog = SqlCatalog(self.session, self.written)
         self.stock = SqlStock(self.session, self.written)
         self.orders = SqlOrders(self.session, self.written)

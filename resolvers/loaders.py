@@ -12,18 +12,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
+from functools import cached_property
 from typing import Generic, Protocol, TypeVar
 
 from db import reads
 from db.database import Session
 from db.records import (
+    AdjustmentRecord,
     AllocationRecord,
     BackorderRecord,
+    BalanceRecord,
     ItemRecord,
     ItemTotals,
+    LineRecord,
     LocationRecord,
+    LotRecord,
     OrderRecord,
     PackedAllocation,
+    PackedLineRecord,
     Written,
 )
 
@@ -114,65 +120,142 @@ class Grouped(Loader[int, R, tuple[R, ...]]):
 
 
 class Loaders:
-    """The request's loaders, named by edge."""
+    """The request's loaders, named by edge; each made on first use."""
 
     def __init__(self, session: Session) -> None:
-        s = session
-        self.order_by_id = ById(s, reads.orders_by_id)
-        self.order_by_number: Loader[str, OrderRecord, OrderRecord | None] = Loader(
-            s, reads.orders_by_number, lambda o: o.number, _first, self.order_by_id.remember
-        )
-        self.line_by_id = ById(s, reads.lines_by_id)
-        self.lines_by_order_id = Grouped(
-            s, reads.lines_of_orders, lambda line: line.order_id, self.line_by_id.remember
-        )
-        self.allocation_by_id = ById(s, reads.allocations_by_id)
-        self.allocations_by_order_id = Grouped(
-            s, reads.allocations_of_orders, lambda a: a.order_id, self.allocation_by_id.remember
-        )
-        self.allocations_by_line_id = Grouped(
-            s, reads.allocations_of_lines, lambda a: a.line_id, self.allocation_by_id.remember
-        )
-        self.allocations_by_packed_line_id: Loader[
-            int, PackedAllocation, tuple[AllocationRecord, ...]
-        ] = Loader(
-            s,
+        self.session = session
+
+    @cached_property
+    def order_by_id(self) -> ById[OrderRecord]:
+        return ById(self.session, reads.orders_by_id)
+
+    @cached_property
+    def order_by_number(self) -> Loader[str, OrderRecord, OrderRecord | None]:
+        return Loader(
+            self.session, reads.orders_by_number, lambda o: o.number, _first,
+            self.order_by_id.remember,
+        )  # fmt: skip
+
+    @cached_property
+    def line_by_id(self) -> ById[LineRecord]:
+        return ById(self.session, reads.lines_by_id)
+
+    @cached_property
+    def lines_by_order_id(self) -> Grouped[LineRecord]:
+        return Grouped(
+            self.session, reads.lines_of_orders, lambda line: line.order_id,
+            self.line_by_id.remember,
+        )  # fmt: skip
+
+    @cached_property
+    def allocation_by_id(self) -> ById[AllocationRecord]:
+        return ById(self.session, reads.allocations_by_id)
+
+    @cached_property
+    def allocations_by_order_id(self) -> Grouped[AllocationRecord]:
+        return Grouped(
+            self.session, reads.allocations_of_orders, lambda a: a.order_id,
+            self.allocation_by_id.remember,
+        )  # fmt: skip
+
+    @cached_property
+    def allocations_by_line_id(self) -> Grouped[AllocationRecord]:
+        return Grouped(
+            self.session, reads.allocations_of_lines, lambda a: a.line_id,
+            self.allocation_by_id.remember,
+        )  # fmt: skip
+
+    @cached_property
+    def allocations_by_packed_line_id(
+        self,
+    ) -> Loader[int, PackedAllocation, tuple[AllocationRecord, ...]]:
+        return Loader(
+            self.session,
             reads.allocations_of_packed_lines,
             lambda p: p.packed_line_id,
             lambda rows: tuple(p.allocation for p in rows),
             lambda rows: self.allocation_by_id.remember(p.allocation for p in rows),
         )
-        self.backorder_by_id = ById(s, reads.backorders_by_id)
-        self.backorders_by_order_id = Grouped(
-            s, reads.backorders_of_orders, lambda b: b.order_id, self.backorder_by_id.remember
+
+    @cached_property
+    def backorder_by_id(self) -> ById[BackorderRecord]:
+        return ById(self.session, reads.backorders_by_id)
+
+    @cached_property
+    def backorders_by_order_id(self) -> Grouped[BackorderRecord]:
+        return Grouped(
+            self.session, reads.backorders_of_orders, lambda b: b.order_id,
+            self.backorder_by_id.remember,
+        )  # fmt: skip
+
+    @cached_property
+    def backorders_by_line_id(self) -> Grouped[BackorderRecord]:
+        return Grouped(
+            self.session, reads.backorders_of_lines, lambda b: b.line_id,
+            self.backorder_by_id.remember,
+        )  # fmt: skip
+
+    @cached_property
+    def packed_line_by_id(self) -> ById[PackedLineRecord]:
+        return ById(self.session, reads.packed_lines_by_id)
+
+    @cached_property
+    def packed_lines_by_order_id(self) -> Grouped[PackedLineRecord]:
+        return Grouped(
+            self.session, reads.packed_lines_of_orders, lambda p: p.order_id,
+            self.packed_line_by_id.remember,
+        )  # fmt: skip
+
+    @cached_property
+    def packed_lines_by_line_id(self) -> Grouped[PackedLineRecord]:
+        return Grouped(
+            self.session, reads.packed_lines_of_lines, lambda p: p.line_id,
+            self.packed_line_by_id.remember,
+        )  # fmt: skip
+
+    @cached_property
+    def item_by_id(self) -> ById[ItemRecord]:
+        return ById(self.session, reads.items_by_id)
+
+    @cached_property
+    def item_by_sku(self) -> Loader[str, ItemRecord, ItemRecord | None]:
+        return Loader(
+            self.session, reads.items_by_sku, lambda i: i.sku, _first, self.item_by_id.remember
         )
-        self.backorders_by_line_id = Grouped(
-            s, reads.backorders_of_lines, lambda b: b.line_id, self.backorder_by_id.remember
-        )
-        self.packed_line_by_id = ById(s, reads.packed_lines_by_id)
-        self.packed_lines_by_order_id = Grouped(
-            s, reads.packed_lines_of_orders, lambda p: p.order_id, self.packed_line_by_id.remember
-        )
-        self.packed_lines_by_line_id = Grouped(
-            s, reads.packed_lines_of_lines, lambda p: p.line_id, self.packed_line_by_id.remember
-        )
-        self.item_by_id = ById(s, reads.items_by_id)
-        self.item_by_sku: Loader[str, ItemRecord, ItemRecord | None] = Loader(
-            s, reads.items_by_sku, lambda i: i.sku, _first, self.item_by_id.remember
-        )
-        self.totals_by_item_id: Loader[int, ItemTotals, ItemTotals | None] = Loader(
-            s, reads.item_totals, lambda t: t.item_id, _first
-        )
-        self.lot_by_id = ById(s, reads.lots_by_id)
-        self.location_by_id = ById(s, reads.locations_by_id)
-        self.location_by_code: Loader[str, LocationRecord, LocationRecord | None] = Loader(
-            s, reads.locations_by_code, lambda loc: loc.code, _first, self.location_by_id.remember
-        )
-        self.balance_by_id = ById(s, reads.balances_by_id)
-        self.balances_by_item_id = Grouped(
-            s, reads.balances_of_items, lambda b: b.item_id, self.balance_by_id.remember
-        )
-        self.adjustment_by_id = ById(s, reads.adjustments_by_id)
+
+    @cached_property
+    def totals_by_item_id(self) -> Loader[int, ItemTotals, ItemTotals | None]:
+        return Loader(self.session, reads.item_totals, lambda t: t.item_id, _first)
+
+    @cached_property
+    def lot_by_id(self) -> ById[LotRecord]:
+        return ById(self.session, reads.lots_by_id)
+
+    @cached_property
+    def location_by_id(self) -> ById[LocationRecord]:
+        return ById(self.session, reads.locations_by_id)
+
+    @cached_property
+    def location_by_code(self) -> Loader[str, LocationRecord, LocationRecord | None]:
+        return Loader(
+            self.session, reads.locations_by_code, lambda loc: loc.code, _first,
+            self.location_by_id.remember,
+        )  # fmt: skip
+
+    @cached_property
+    def balance_by_id(self) -> ById[BalanceRecord]:
+        return ById(self.session, reads.balances_by_id)
+
+    @cached_property
+    def balances_by_item_id(self) -> Grouped[BalanceRecord]:
+        return Grouped(
+            self.session, reads.balances_of_items, lambda b: b.item_id,
+            self.balance_by_id.remember,
+        )  # fmt: skip
+
+    @cached_property
+    def adjustment_by_id(self) -> ById[AdjustmentRecord]:
+        return ById(self.session, reads.adjustments_by_id)
 
     def prime(self, written: Written) -> None:
         """What a unit of work wrote, as its payload will show it. An order's lines,
@@ -201,6 +284,7 @@ class Loaders:
                 self.packed_line_by_id.prime(packed.packed_line.id, packed.packed_line)
                 self.allocations_by_packed_line_id.prime(packed.packed_line.id, packed.allocations)
         self.item_by_id.remember(written.items)
+        self.lot_by_id.remember(written.lots)
         self.location_by_id.remember(written.locations)
         self.balance_by_id.remember(written.balances)
         self.adjustment_by_id.remember(written.adjustments)

@@ -3,10 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    SelectionNode,
+)
 
 if TYPE_CHECKING:
     from resolvers.context import Info
@@ -32,17 +39,6 @@ class Wanted:
     def any(self, *names: str) -> bool:
         return any(name in self.fields for name in names)
 
-    def add(self, selections: Iterable[Selection]) -> Wanted:
-        for selection in selections:
-            if isinstance(selection, SelectedField):
-                below = self.fields.get(selection.name)
-                if below is None:
-                    below = self.fields[selection.name] = Wanted()
-                below.add(selection.selections)
-            elif isinstance(selection, FragmentSpread | InlineFragment):
-                self.add(selection.selections)
-        return self
-
     def union(self, other: Wanted) -> Wanted:
         """Everything selected in either (neither is changed)."""
         both = Wanted()
@@ -50,10 +46,46 @@ class Wanted:
             both.fields[name] = self[name].union(other[name])
         return both
 
+    def add(
+        self,
+        selections: Iterable[SelectionNode],
+        fragments: Mapping[str, FragmentDefinitionNode],
+    ) -> Wanted:
+        for selection in selections:
+            if isinstance(selection, FieldNode):
+                name = selection.name.value
+                below = self.fields.get(name)
+                if below is None:
+                    below = self.fields[name] = Wanted()
+                if selection.selection_set is not None:
+                    below.add(selection.selection_set.selections, fragments)
+            elif isinstance(selection, InlineFragmentNode):
+                self.add(selection.selection_set.selections, fragments)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = fragments.get(selection.name.value)
+                if fragment is not None:
+                    self.add(fragment.selection_set.selections, fragments)
+        return self
+
 
 NOTHING = Wanted()  # what is selected below a field nobody selected: nothing
 
+# The parsed documents are cached (ParserCache), so the same field nodes come back with
+# every request that sends the same document: what they select is worked out once.
+_KNOWN: WeakKeyDictionary[FieldNode, Wanted] = WeakKeyDictionary()
+
 
 def wanted(info: Info) -> Wanted:
-    """The selection below the field being resolved."""
-    return Wanted().add(s for field in info.selected_fields for s in field.selections)
+    """The selection below the field being resolved (never to be changed by callers)."""
+    raw = info._raw_info  # graphql-core's own info: its AST nodes, not strawberry's copies
+    first = raw.field_nodes[0]
+    known = _KNOWN.get(first) if len(raw.field_nodes) == 1 else None
+    if known is not None:
+        return known
+    below = Wanted()
+    for node in raw.field_nodes:
+        if node.selection_set is not None:
+            below.add(node.selection_set.selections, raw.fragments)
+    if len(raw.field_nodes) == 1:
+        _KNOWN[first] = below
+    return below

@@ -11,10 +11,13 @@ execution, not validation (whose results are cached per document).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from graphql import (
+    ArgumentNode,
+    DocumentNode,
     ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
@@ -25,11 +28,16 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
+    ListValueNode,
     NamedTypeNode,
     SelectionSetNode,
+    ValueNode,
+    VariableNode,
+    Visitor,
     get_named_type,
     get_operation_ast,
     value_from_ast_untyped,
+    visit,
 )
 from graphql.type.definition import GraphQLInterfaceType, GraphQLOutputType
 from strawberry.extensions import SchemaExtension
@@ -147,6 +155,64 @@ def query_cost(
     )
 
 
+SIZE_ARGUMENTS = frozenset({"first", "last", "ids"})  # the only arguments the cost reads
+# Per parsed document (ParserCache hands the same one back for the same text): the
+# variables its cost depends on, and the costs worked out for their values.
+_SIZE_VARIABLES: WeakKeyDictionary[DocumentNode, frozenset[str]] = WeakKeyDictionary()
+_COSTS: WeakKeyDictionary[DocumentNode, dict[Hashable, int]] = WeakKeyDictionary()
+_COSTS_PER_DOCUMENT = 64
+
+
+def _size_variables(document: DocumentNode) -> frozenset[str]:
+    """The variables used in a first, last or ids argument anywhere in the document."""
+    found: set[str] = set()
+
+    class Sizes(Visitor):
+        def enter_argument(self, node: ArgumentNode, *_: object) -> None:
+            if node.name.value in SIZE_ARGUMENTS:
+                found.update(v.name.value for v in _variables_in(node.value))
+
+    visit(document, Sizes())
+    return frozenset(found)
+
+
+def _variables_in(value: ValueNode) -> Iterator[VariableNode]:
+    if isinstance(value, VariableNode):
+        yield value
+    elif isinstance(value, ListValueNode):
+        for item in value.values:
+            yield from _variables_in(item)
+
+
+def cached_query_cost(
+    schema: GraphQLSchema,
+    document: Any,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+) -> int:
+    """query_cost, worked out once per document, operation and values of the variables
+    it depends on (an allocateOrder's order id does not change its cost)."""
+    if not isinstance(document, DocumentNode):
+        return query_cost(schema, document, operation_name, variables)
+    names = _SIZE_VARIABLES.get(document)
+    if names is None:
+        names = _SIZE_VARIABLES[document] = _size_variables(document)
+    sizes = tuple(_hashable((variables or {}).get(name)) for name in sorted(names))
+    key = (operation_name, sizes)
+    costs = _COSTS.setdefault(document, {})
+    if key not in costs:
+        if len(costs) >= _COSTS_PER_DOCUMENT:
+            costs.clear()
+        costs[key] = query_cost(schema, document, operation_name, variables)
+    return costs[key]
+
+
+def _hashable(value: object) -> Hashable:
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    return value if isinstance(value, Hashable) else repr(value)
+
+
 def _refusal(message: str, extensions: dict[str, Any]) -> ExecutionResult:
     return ExecutionResult(data=None, errors=[GraphQLError(message, extensions=extensions)])
 
@@ -160,7 +226,7 @@ def cost_limit(maximum: int) -> type[SchemaExtension]:
         def on_execute(self) -> Iterator[None]:
             context = self.execution_context
             try:
-                self.cost = query_cost(
+                self.cost = cached_query_cost(
                     context.schema._schema,
                     context.graphql_document,
                     context.operation_name,

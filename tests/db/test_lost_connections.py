@@ -88,12 +88,12 @@ async def test_a_mutation_whose_result_cannot_be_read_back_reports_unavailable_i
     async def lost(*_: object, **__: object) -> None:
         raise Unavailable()
 
-    # The payload's lots are the one thing it reads after the commit.
-    monkeypatch.setattr(reads, "lots_by_id", lost)
+    # The payload's balances are the one thing it reads after the commit.
+    monkeypatch.setattr(reads, "balances_by_id", lost)
     payload = (
         await gql.data(
             "mutation($id: ID!) { allocateOrder(id: $id) {"
-            " allocations { lot { lotNumber } } errors { code } } }",
+            " allocations { balance { onHand } } errors { code } } }",
             id=to_global_id("SalesOrder", order_id),
         )
     )["allocateOrder"]
