@@ -1,11 +1,12 @@
 """The floor: allocateOrder's transaction in plain asyncpg, no GraphQL, no SQLAlchemy.
 
-The same statements, in the same order, that services.orders.allocate_order issues
-through db/repositories.py for an order whose lines all have stock: load the order
-(version, lines, allocation lines, backorders), read the candidate balances, plan
-(FEFO, greedy), reserve with the guarded statement, claim the order (version + 1),
-insert one allocation line per pick; BEGIN and COMMIT around them. Each client holds
-one connection of its own for the whole run, so nothing is spent on a pool.
+The same statements (imported from db/), in the same order, that
+services.orders.allocate_order issues for an order whose lines all have stock: load the
+order (its row, lines, allocation lines, backorders), read the candidate balances, plan
+(FEFO, greedy), claim the order (version + 1), insert the allocation lines (one
+statement), reserve with the guarded statement; BEGIN and COMMIT around them. Each
+client holds one connection of its own for the whole run, so nothing is spent on a pool,
+and reads nothing back.
 
 Run by bench/run.py as a process of its own (pinned like the server):
     python -m bench.floor '{"dsn": ..., "first": 1, "last": 9000, "clients": 16, ...}'
@@ -25,41 +26,20 @@ from typing import Any
 
 import asyncpg
 
-VERSION = "SELECT version FROM sales_orders WHERE id = $1"
-LINES = """
-SELECT l.id, l.line_number, l.item_id, i.serialized, l.quantity, l.quantity_cancelled
-FROM sales_order_lines l JOIN items i ON i.id = l.item_id
-WHERE l.order_id = $1 ORDER BY l.line_number"""
-ALLOCATIONS = """
-SELECT a.id, a.line_id, a.balance_id, b.lot_id, b.location_id, a.quantity, a.quantity_packed
-FROM allocations a JOIN inventory_balances b ON b.id = a.balance_id
-WHERE a.order_id = $1 ORDER BY a.id"""
-BACKORDERS = """
-SELECT id, line_id, quantity, quantity_allocated, status, cancel_reason
-FROM backorders WHERE order_id = $1 ORDER BY id"""
-CANDIDATES = """
-SELECT b.id, b.item_id, b.lot_id, b.location_id, b.on_hand - b.allocated AS available,
-       lot.received_at, lot.expires_at, loc.pick_sequence
-FROM inventory_balances b
-JOIN lots lot ON lot.id = b.lot_id JOIN locations loc ON loc.id = b.location_id
-WHERE b.item_id = ANY($1::bigint[]) AND b.on_hand > b.allocated"""
-RESERVE = """
-WITH wanted AS (
-    SELECT unnest($1::bigint[]) AS id, unnest($2::int[]) AS qty
-), locked AS (
-    SELECT b.id FROM inventory_balances b JOIN wanted w ON w.id = b.id
-    ORDER BY b.id FOR NO KEY UPDATE OF b
+from db import reads
+from db import repositories as sql
+
+# The service's own statements (db/reads.py, db/repositories.py), so the two cannot drift.
+ORDER, LINES, ALLOCATIONS, BACKORDERS = (
+    reads.ORDERS_BY_ID, reads.LINES_OF_ORDERS, reads.ALLOCATIONS_OF_ORDERS,
+    reads.BACKORDERS_OF_ORDERS,
+)  # fmt: skip
+CANDIDATES, CLAIM, INSERT_ALLOCATIONS, RESERVE = (
+    sql.CANDIDATES,
+    sql.CLAIM,
+    sql.INSERT_ALLOCATIONS,
+    sql.RESERVE,
 )
-UPDATE inventory_balances b SET allocated = b.allocated + w.qty, version = b.version + 1
-FROM wanted w
-WHERE b.id = w.id AND b.id IN (SELECT id FROM locked) AND b.on_hand - b.allocated >= w.qty
-RETURNING b.id"""
-CLAIM = """
-UPDATE sales_orders SET version = version + 1, status = $3, updated_at = now()
-WHERE id = $1 AND version = $2 RETURNING version"""
-INSERT_ALLOCATION = """
-INSERT INTO allocations (order_id, line_id, balance_id, quantity)
-VALUES ($1, $2, $3, $4) RETURNING id"""
 
 _NO_EXPIRY = datetime.max.replace(tzinfo=UTC)
 
@@ -69,12 +49,13 @@ class ConflictError(Exception):
 
 
 async def allocate(conn: Any, order_id: int) -> int:
-    """Allocate one order in one transaction; the number of statements it ran."""
+    """Allocate one order in one transaction; the number of statements it ran (BEGIN and
+    COMMIT included, as the service's are counted)."""
     async with conn.transaction():
-        version = await conn.fetchval(VERSION, order_id)
-        lines = await conn.fetch(LINES, order_id)
-        allocations = await conn.fetch(ALLOCATIONS, order_id)
-        await conn.fetch(BACKORDERS, order_id)
+        (order,) = await conn.fetch(ORDER, [order_id])
+        lines = await conn.fetch(LINES, [order_id])
+        allocations = await conn.fetch(ALLOCATIONS, [order_id])
+        await conn.fetch(BACKORDERS, [order_id])
         allocated: dict[int, int] = defaultdict(int)
         for allocation in allocations:
             allocated[allocation["line_id"]] += allocation["quantity"]
@@ -88,49 +69,42 @@ async def allocate(conn: Any, order_id: int) -> int:
             > 0
         ]
         if not demand:
-            return 4
+            return 6
         candidates = await conn.fetch(CANDIDATES, list({item for _, item, _ in demand}))
         # FEFO, then FIFO, then pick sequence, then id: the planner's default order.
-        candidates.sort(
-            key=lambda c: (
-                c["expires_at"] is None,
-                c["expires_at"] or _NO_EXPIRY,
-                c["received_at"],
-                c["pick_sequence"],
-                c["id"],
-            )
-        )
-        available = {c["id"]: c["available"] for c in candidates}
+        candidates.sort(key=lambda c: (c[6] is None, c[6] or _NO_EXPIRY, c[5], c[7], c[0]))
+        available = {c[0]: c[4] for c in candidates}
         by_item: dict[int, list[Any]] = defaultdict(list)
         for candidate in candidates:
-            by_item[candidate["item_id"]].append(candidate)
+            by_item[candidate[1]].append(candidate)
         picks: list[tuple[int, int, int]] = []  # line, balance, quantity
         for line_id, item_id, open_demand in demand:
             wanted = open_demand
             for candidate in by_item[item_id]:
                 if wanted == 0:
                     break
-                take = min(wanted, available[candidate["id"]])
+                take = min(wanted, available[candidate[0]])
                 if take > 0:
-                    available[candidate["id"]] -= take
-                    picks.append((line_id, candidate["id"], take))
+                    available[candidate[0]] -= take
+                    picks.append((line_id, candidate[0], take))
                     wanted -= take
             if wanted:
                 raise ConflictError(
                     f"line {line_id} is short of {wanted}: the bench gives ample stock"
                 )
+        # The order is claimed before stock is reserved, as the service does.
+        if await conn.fetchrow(CLAIM, order_id, order["version"], "ALLOCATED") is None:
+            raise ConflictError("the order changed under us")
+        await conn.fetch(
+            INSERT_ALLOCATIONS, order_id, *(list(column) for column in zip(*picks, strict=True))
+        )
         by_balance: dict[int, int] = defaultdict(int)
         for _, balance_id, quantity in picks:
             by_balance[balance_id] += quantity
-        ids = sorted(by_balance)
-        reserved = await conn.fetch(RESERVE, ids, [by_balance[i] for i in ids])
-        if len(reserved) != len(ids):
+        reserved = await conn.fetch(RESERVE, list(by_balance), list(by_balance.values()))
+        if len(reserved) != len(by_balance):
             raise ConflictError("a balance changed under us")
-        if await conn.fetchval(CLAIM, order_id, version, "ALLOCATED") is None:
-            raise ConflictError("the order changed under us")
-        for line_id, balance_id, quantity in picks:
-            await conn.fetchval(INSERT_ALLOCATION, order_id, line_id, balance_id, quantity)
-        return 7 + len(picks)
+        return 10
 
 
 @dataclass

@@ -120,8 +120,19 @@ class Server:
             body: bytes = response.read()
             return body.decode()
 
+    def post(self, path: str, payload: dict[str, Any]) -> str:
+        request = urllib.request.Request(
+            self.url + path,
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            body: bytes = response.read()
+            return body.decode()
+
     def retries(self) -> int:
-        """services.retry.retry_count in the server process, from GET /metrics."""
+        """services.retry.retry_count in the server's processes, from GET /metrics (with
+        several workers, each answers for itself: the bench reads it with one)."""
         for line in self.get("/metrics").splitlines():
             if line.startswith("allocation_internal_retries_total "):
                 return int(line.split()[1])
@@ -131,14 +142,22 @@ class Server:
         return peak_rss_mib(self.process.pid)
 
     def cpu_seconds(self) -> float:
-        """CPU time the server process has used (user + system)."""
-        rest = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU time the server's processes have used (user + system), its workers too."""
+        total = 0
+        for pid in descendants(self.process.pid):
+            with contextlib.suppress(OSError):
+                rest = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(rest[11]) + int(rest[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
-def server(database_url: str, log: Path, **settings: str) -> Iterator[Server]:
-    """The real server (`python -m schema.serve`) on a free port; stopped afterwards."""
+def server(database_url: str, log: Path, *, workers: int = 1) -> Iterator[Server]:
+    """The real server (`python -m schema.serve`) on a free port; stopped afterwards.
+
+    One worker is pinned to the core under test. Several (WORKERS) are not pinned: with
+    two cores they share both with PostgreSQL and wrk, which shows that nothing breaks
+    with several processes rather than what they would gain on a larger machine."""
     port = free_port()
     env = {
         **os.environ,
@@ -149,7 +168,7 @@ def server(database_url: str, log: Path, **settings: str) -> Iterator[Server]:
         "LOG_LEVEL": "warning",
         "GRAPHIQL": "false",
         "METRICS": "true",
-        **settings,
+        "WORKERS": str(workers),
     }
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -160,7 +179,8 @@ def server(database_url: str, log: Path, **settings: str) -> Iterator[Server]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    pin_under_test(process.pid)
+    if workers == 1:
+        pin_under_test(process.pid)
     running = Server(process, port, log)
     try:
         _wait_until_up(running)

@@ -88,7 +88,8 @@ def rows(result: Result) -> list[str]:
             _row(
                 f"allocateOrder, {lines} lines: plain-asyncpg floor",
                 c, floor,
-                f"{f.get(f'transaction-{lines}')} statements + BEGIN/COMMIT per order",
+                f"{f.get(f'transaction-{lines}')} statements per order, BEGIN and COMMIT "
+                "included",
             )
         )  # fmt: skip
         ratio = _ratio(served["rate"], floor["rate"]) if served and floor else 0
@@ -99,6 +100,17 @@ def rows(result: Result) -> list[str]:
                 f"**{ratio:.2f} of the floor**; {request.statements if request else '?'} "
                 f"statements and {request.checkouts if request else '?'} pool checkouts "
                 "per request",
+            )
+        )  # fmt: skip
+    workers, one = f.get("allocate-2-workers"), f.get("allocate-2")
+    if workers:
+        out.append(
+            _row(
+                "allocateOrder, 2 lines: server with WORKERS=2 (not pinned: both cores, "
+                "shared with PostgreSQL and wrk)",
+                c, workers,
+                f"{_ratio(workers['rate'], one['rate'] if one else 0):.2f} of one worker's "
+                "rate; CPU per request summed over the workers",
             )
         )  # fmt: skip
     alone, hot = f.get("uncontended-1"), f.get("hot")
@@ -123,9 +135,18 @@ def rows(result: Result) -> list[str]:
     ):  # fmt: skip
         counted = f.get("order-20" if name == "order" else "page-big")
         smaller = f.get(small)
+        served, floor = f.get(name), f.get(f"{name}-floor")
+        if floor:
+            out.append(
+                f"| {what}: graphql-core floor (the same document over the same answer in "
+                f"memory) | | - | - | - | {_ms(floor['cpu_ms'])} | {floor['executions']} "
+                f"executions | {_others(floor)} |"
+            )
+        times = _ratio(served.get("cpu_ms", 0), floor["cpu_ms"]) if served and floor else 0
         out.append(
             _row(
-                what, rc, f.get(name),
+                f"{what}: server", rc, served,
+                f"**{times:.1f}x the floor's CPU**; "
                 f"{counted.statements if counted else '?'} statements, "
                 f"{counted.checkouts if counted else '?'} pool checkouts per request "
                 f"({small_what}: {smaller.statements if smaller else '?'} statements)",
@@ -164,6 +185,25 @@ def targets(result: Result) -> list[Target]:
                 ratio >= 0.5,
             )
         )
+    if "allocate-20" in f and "floor-20" in f:
+        ratio = _ratio(f["allocate-20"]["rate"], f["floor-20"]["rate"])
+        found.append(
+            Target(
+                "allocateOrder (20 lines) ≥ 0.4 of the plain-asyncpg floor",
+                f"{ratio:.2f}",
+                ratio >= 0.4,
+            )
+        )
+    for name, what in (("order", "salesOrder (20 lines)"), ("page", "salesOrders(first: 50)")):
+        if name in f and f"{name}-floor" in f:
+            times = _ratio(f[name]["cpu_ms"], f[f"{name}-floor"]["cpu_ms"])
+            found.append(
+                Target(
+                    f"{what}, every nested field: server CPU ≤ 3x the graphql-core floor",
+                    f"{times:.1f}x",
+                    times <= 3,
+                )
+            )
     if "hot" in f and "uncontended-1" in f:
         hot = f["hot"]
         ratio = _ratio(hot["rate"], f["uncontended-1"]["rate"])
@@ -197,6 +237,10 @@ def targets(result: Result) -> list[Target]:
                 f"{ratio:.2f} (server CPU per request: {cpu:.2f})",
                 ratio <= 1.2,
             )
+        )
+    if "rss" in f:
+        found.append(
+            Target("peak RSS of the server ≤ 150 MiB", f"{f['rss']:.0f} MiB", f["rss"] <= 150)
         )
     return found
 

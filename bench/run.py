@@ -29,7 +29,7 @@ from sqlalchemy import make_url
 
 from bench import data, machine, procs, profile, report, statements
 from bench.config import DOCS, FULL, SMOKE, Sizes
-from bench.queries import ALLOCATE, ORDER_PAGE, ORDER_SCREEN, write_body
+from bench.queries import ALLOCATE, ORDER_PAGE, ORDER_SCREEN, body, write_body
 from db.embedded import DATA_ROOT, embedded_postgres
 from db.engine import create_engine
 
@@ -220,6 +220,30 @@ class Bench:
             if figures["failed"] or figures["bad_status"] or not figures["ok"]:
                 self.result.problems.append(f"read {name}: {figures}")
             self.result.figures[name] = figures
+            self.result.figures[f"{name}-floor"] = self.read_floor(running, name, query, variables)
+
+    def read_floor(
+        self, running: procs.Server, name: str, query: str, variables: dict[str, Any]
+    ) -> dict[str, Any]:
+        """graphql-core alone over the server's own answer, on the server's core."""
+        answer = json.loads(running.post("/graphql", body(query, **variables)))
+        options = self.tmp / f"{name}-floor.json"
+        options.write_text(
+            json.dumps(
+                {"query": query, "variables": variables, "data": answer["data"],
+                 "seconds": self.sizes.read_seconds / 2}
+            )
+        )  # fmt: skip
+        log(f"floor: graphql-core over the {name} answer in memory")
+        before = self.cpu.snapshot()
+        out = procs.run(
+            [sys.executable, "-m", "bench.read_floor", str(options)],
+            under_test=True,
+            timeout=self.sizes.read_seconds + 120,
+        )
+        figures: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        figures["others"] = self.cpu.others_since(before)
+        return figures
 
     def start_profile(self, name: str, running: procs.Server) -> profile.Recording | None:
         if self.profiled != name:
@@ -291,6 +315,13 @@ class Bench:
                 )
             self.reads(running, numbers)
             result.figures["rss"] = running.peak_rss_mib()
+
+        log("server with WORKERS=2 on the small database")
+        with procs.server(small, self.tmp / "server-2.log", workers=2) as running:
+            result.figures["allocate-2-workers"] = self.allocations(
+                small, running, "allocate-2-workers", lines=2, clients=sizes.clients,
+                expected_rate=floor2["rate"],
+            )  # fmt: skip
 
         self.large(floor2["rate"])
         result.figures["others-total"] = self.cpu.others_since(start)

@@ -48,35 +48,36 @@ BALANCE = """SELECT id, item_id, lot_id, location_id, on_hand, allocated, versio
 FROM inventory_balances"""
 ADJUSTMENT = "SELECT id, balance_id, quantity, reason, created_at FROM inventory_adjustments"
 
-_ORDERS_BY_ID = f"{ORDER} WHERE id = ANY($1::bigint[])"
-_ORDERS_BY_NUMBER = f"{ORDER} WHERE number = ANY($1::text[])"
-_LINES_BY_ID = f"{LINE} WHERE l.id = ANY($1::bigint[])"
-_LINES_OF_ORDERS = f"{LINE} WHERE l.order_id = ANY($1::bigint[]) ORDER BY l.order_id, l.line_number"
-_ALLOCATIONS_BY_ID = f"{ALLOCATION} WHERE a.id = ANY($1::bigint[]) ORDER BY a.id"
-_ALLOCATIONS_OF_ORDERS = f"{ALLOCATION} WHERE a.order_id = ANY($1::bigint[]) ORDER BY a.id"
-_ALLOCATIONS_OF_LINES = f"{ALLOCATION} WHERE a.line_id = ANY($1::bigint[]) ORDER BY a.id"
-_ALLOCATIONS_OF_PACKED_LINES = """SELECT p.packed_line_id, a.id, a.order_id, a.line_id,
+ORDERS_BY_ID = f"{ORDER} WHERE id = ANY($1::bigint[])"
+ORDERS_BY_NUMBER = f"{ORDER} WHERE number = ANY($1::text[])"
+LINES_BY_ID = f"{LINE} WHERE l.id = ANY($1::bigint[])"
+LINES_OF_ORDERS = f"{LINE} WHERE l.order_id = ANY($1::bigint[]) ORDER BY l.order_id, l.line_number"
+ALLOCATIONS_BY_ID = f"{ALLOCATION} WHERE a.id = ANY($1::bigint[]) ORDER BY a.id"
+ALLOCATIONS_OF_ORDERS = f"{ALLOCATION} WHERE a.order_id = ANY($1::bigint[]) ORDER BY a.id"
+ALLOCATIONS_OF_LINES = f"{ALLOCATION} WHERE a.line_id = ANY($1::bigint[]) ORDER BY a.id"
+ALLOCATIONS_OF_PACKED_LINES = """SELECT p.packed_line_id, a.id, a.order_id, a.line_id,
     a.balance_id, b.lot_id, b.location_id, a.quantity, a.quantity_packed, a.created_at
 FROM packed_line_allocations p
 JOIN allocations a ON a.id = p.allocation_id
 JOIN inventory_balances b ON b.id = a.balance_id
 WHERE p.packed_line_id = ANY($1::bigint[]) ORDER BY a.id"""
-_BACKORDERS_BY_ID = f"{BACKORDER} WHERE id = ANY($1::bigint[]) ORDER BY id"
-_BACKORDERS_OF_ORDERS = f"{BACKORDER} WHERE order_id = ANY($1::bigint[]) ORDER BY id"
-_BACKORDERS_OF_LINES = f"{BACKORDER} WHERE line_id = ANY($1::bigint[]) ORDER BY id"
-_PACKED_LINES_BY_ID = f"{PACKED_LINE} WHERE id = ANY($1::bigint[]) ORDER BY id"
-_PACKED_LINES_OF_ORDERS = f"{PACKED_LINE} WHERE order_id = ANY($1::bigint[]) ORDER BY id"
-_PACKED_LINES_OF_LINES = f"{PACKED_LINE} WHERE line_id = ANY($1::bigint[]) ORDER BY id"
-_ITEMS_BY_ID = f"{ITEM} WHERE id = ANY($1::bigint[])"
-_ITEMS_BY_SKU = f"{ITEM} WHERE sku = ANY($1::text[])"
-_ITEM_TOTALS = """SELECT item_id, sum(on_hand)::int, sum(allocated)::int FROM inventory_balances
+BACKORDERS_BY_ID = f"{BACKORDER} WHERE id = ANY($1::bigint[]) ORDER BY id"
+BACKORDERS_OF_ORDERS = f"{BACKORDER} WHERE order_id = ANY($1::bigint[]) ORDER BY id"
+BACKORDERS_OF_LINES = f"{BACKORDER} WHERE line_id = ANY($1::bigint[]) ORDER BY id"
+PACKED_LINES_BY_ID = f"{PACKED_LINE} WHERE id = ANY($1::bigint[]) ORDER BY id"
+PACKED_LINES_OF_ORDERS = f"{PACKED_LINE} WHERE order_id = ANY($1::bigint[]) ORDER BY id"
+PACKED_LINES_OF_LINES = f"{PACKED_LINE} WHERE line_id = ANY($1::bigint[]) ORDER BY id"
+ITEMS_BY_ID = f"{ITEM} WHERE id = ANY($1::bigint[])"
+ITEMS_BY_SKU = f"{ITEM} WHERE sku = ANY($1::text[])"
+ITEM_TOTALS = """SELECT item_id, sum(on_hand)::int AS on_hand, sum(allocated)::int AS allocated
+FROM inventory_balances
 WHERE item_id = ANY($1::bigint[]) GROUP BY item_id"""
-_LOTS_BY_ID = f"{LOT} WHERE id = ANY($1::bigint[])"
-_LOCATIONS_BY_ID = f"{LOCATION} WHERE id = ANY($1::bigint[])"
-_LOCATIONS_BY_CODE = f"{LOCATION} WHERE code = ANY($1::text[])"
-_BALANCES_BY_ID = f"{BALANCE} WHERE id = ANY($1::bigint[])"
-_BALANCES_OF_ITEMS = f"{BALANCE} WHERE item_id = ANY($1::bigint[]) ORDER BY id"
-_ADJUSTMENTS_BY_ID = f"{ADJUSTMENT} WHERE id = ANY($1::bigint[])"
+LOTS_BY_ID = f"{LOT} WHERE id = ANY($1::bigint[])"
+LOCATIONS_BY_ID = f"{LOCATION} WHERE id = ANY($1::bigint[])"
+LOCATIONS_BY_CODE = f"{LOCATION} WHERE code = ANY($1::text[])"
+BALANCES_BY_ID = f"{BALANCE} WHERE id = ANY($1::bigint[])"
+BALANCES_OF_ITEMS = f"{BALANCE} WHERE item_id = ANY($1::bigint[]) ORDER BY id"
+ADJUSTMENTS_BY_ID = f"{ADJUSTMENT} WHERE id = ANY($1::bigint[])"
 
 
 async def _records(
@@ -86,106 +87,106 @@ async def _records(
 
 
 async def orders_by_id(session: Session, ids: Sequence[int]) -> list[OrderRecord]:
-    return await _records(session, _ORDERS_BY_ID, OrderRecord, ids)
+    return await _records(session, ORDERS_BY_ID, OrderRecord, ids)
 
 
 async def orders_by_number(session: Session, numbers: Sequence[str]) -> list[OrderRecord]:
-    return await _records(session, _ORDERS_BY_NUMBER, OrderRecord, numbers)
+    return await _records(session, ORDERS_BY_NUMBER, OrderRecord, numbers)
 
 
 async def lines_by_id(session: Session, ids: Sequence[int]) -> list[LineRecord]:
-    return await _records(session, _LINES_BY_ID, LineRecord, ids)
+    return await _records(session, LINES_BY_ID, LineRecord, ids)
 
 
 async def lines_of_orders(session: Session, order_ids: Sequence[int]) -> list[LineRecord]:
     """In line-number order."""
-    return await _records(session, _LINES_OF_ORDERS, LineRecord, order_ids)
+    return await _records(session, LINES_OF_ORDERS, LineRecord, order_ids)
 
 
 async def allocations_by_id(session: Session, ids: Sequence[int]) -> list[AllocationRecord]:
-    return await _records(session, _ALLOCATIONS_BY_ID, AllocationRecord, ids)
+    return await _records(session, ALLOCATIONS_BY_ID, AllocationRecord, ids)
 
 
 async def allocations_of_orders(
     session: Session, order_ids: Sequence[int]
 ) -> list[AllocationRecord]:
-    return await _records(session, _ALLOCATIONS_OF_ORDERS, AllocationRecord, order_ids)
+    return await _records(session, ALLOCATIONS_OF_ORDERS, AllocationRecord, order_ids)
 
 
 async def allocations_of_lines(session: Session, line_ids: Sequence[int]) -> list[AllocationRecord]:
-    return await _records(session, _ALLOCATIONS_OF_LINES, AllocationRecord, line_ids)
+    return await _records(session, ALLOCATIONS_OF_LINES, AllocationRecord, line_ids)
 
 
 async def allocations_of_packed_lines(
     session: Session, packed_line_ids: Sequence[int]
 ) -> list[PackedAllocation]:
-    rows = await session.fetch(_ALLOCATIONS_OF_PACKED_LINES, list(packed_line_ids))
+    rows = await session.fetch(ALLOCATIONS_OF_PACKED_LINES, list(packed_line_ids))
     return [PackedAllocation(row[0], AllocationRecord(*row[1:])) for row in rows]
 
 
 async def backorders_by_id(session: Session, ids: Sequence[int]) -> list[BackorderRecord]:
-    return await _records(session, _BACKORDERS_BY_ID, BackorderRecord, ids)
+    return await _records(session, BACKORDERS_BY_ID, BackorderRecord, ids)
 
 
 async def backorders_of_orders(session: Session, order_ids: Sequence[int]) -> list[BackorderRecord]:
-    return await _records(session, _BACKORDERS_OF_ORDERS, BackorderRecord, order_ids)
+    return await _records(session, BACKORDERS_OF_ORDERS, BackorderRecord, order_ids)
 
 
 async def backorders_of_lines(session: Session, line_ids: Sequence[int]) -> list[BackorderRecord]:
-    return await _records(session, _BACKORDERS_OF_LINES, BackorderRecord, line_ids)
+    return await _records(session, BACKORDERS_OF_LINES, BackorderRecord, line_ids)
 
 
 async def packed_lines_by_id(session: Session, ids: Sequence[int]) -> list[PackedLineRecord]:
-    return await _records(session, _PACKED_LINES_BY_ID, PackedLineRecord, ids)
+    return await _records(session, PACKED_LINES_BY_ID, PackedLineRecord, ids)
 
 
 async def packed_lines_of_orders(
     session: Session, order_ids: Sequence[int]
 ) -> list[PackedLineRecord]:
-    return await _records(session, _PACKED_LINES_OF_ORDERS, PackedLineRecord, order_ids)
+    return await _records(session, PACKED_LINES_OF_ORDERS, PackedLineRecord, order_ids)
 
 
 async def packed_lines_of_lines(
     session: Session, line_ids: Sequence[int]
 ) -> list[PackedLineRecord]:
-    return await _records(session, _PACKED_LINES_OF_LINES, PackedLineRecord, line_ids)
+    return await _records(session, PACKED_LINES_OF_LINES, PackedLineRecord, line_ids)
 
 
 async def items_by_id(session: Session, ids: Sequence[int]) -> list[ItemRecord]:
-    return await _records(session, _ITEMS_BY_ID, ItemRecord, ids)
+    return await _records(session, ITEMS_BY_ID, ItemRecord, ids)
 
 
 async def items_by_sku(session: Session, skus: Sequence[str]) -> list[ItemRecord]:
-    return await _records(session, _ITEMS_BY_SKU, ItemRecord, skus)
+    return await _records(session, ITEMS_BY_SKU, ItemRecord, skus)
 
 
 async def item_totals(session: Session, item_ids: Sequence[int]) -> list[ItemTotals]:
     """Summed over each item's balances; an item without balances has no row."""
-    return await _records(session, _ITEM_TOTALS, ItemTotals, item_ids)
+    return await _records(session, ITEM_TOTALS, ItemTotals, item_ids)
 
 
 async def lots_by_id(session: Session, ids: Sequence[int]) -> list[LotRecord]:
-    return await _records(session, _LOTS_BY_ID, LotRecord, ids)
+    return await _records(session, LOTS_BY_ID, LotRecord, ids)
 
 
 async def locations_by_id(session: Session, ids: Sequence[int]) -> list[LocationRecord]:
-    return await _records(session, _LOCATIONS_BY_ID, LocationRecord, ids)
+    return await _records(session, LOCATIONS_BY_ID, LocationRecord, ids)
 
 
 async def locations_by_code(session: Session, codes: Sequence[str]) -> list[LocationRecord]:
-    return await _records(session, _LOCATIONS_BY_CODE, LocationRecord, codes)
+    return await _records(session, LOCATIONS_BY_CODE, LocationRecord, codes)
 
 
 async def balances_by_id(session: Session, ids: Sequence[int]) -> list[BalanceRecord]:
-    return await _records(session, _BALANCES_BY_ID, BalanceRecord, ids)
+    return await _records(session, BALANCES_BY_ID, BalanceRecord, ids)
 
 
 async def balances_of_items(session: Session, item_ids: Sequence[int]) -> list[BalanceRecord]:
-    return await _records(session, _BALANCES_OF_ITEMS, BalanceRecord, item_ids)
+    return await _records(session, BALANCES_OF_ITEMS, BalanceRecord, item_ids)
 
 
 async def adjustments_by_id(session: Session, ids: Sequence[int]) -> list[AdjustmentRecord]:
-    return await _records(session, _ADJUSTMENTS_BY_ID, AdjustmentRecord, ids)
+    return await _records(session, ADJUSTMENTS_BY_ID, AdjustmentRecord, ids)
 
 
 # -- keyset pages ------------------------------------------------------------------------

@@ -71,12 +71,12 @@ def _of_kind(rows: Iterable[object], kind: type[T]) -> list[T]:
 
 # -- the catalog -------------------------------------------------------------------------
 
-_ADD_ITEM = """INSERT INTO items (sku, name, serialized, unit) VALUES ($1, $2, $3, $4)
+ADD_ITEM = """INSERT INTO items (sku, name, serialized, unit) VALUES ($1, $2, $3, $4)
 ON CONFLICT (sku) DO NOTHING RETURNING id, sku, name, serialized, unit"""
-_ITEM_BY_SKU = f"{reads.ITEM} WHERE sku = $1"
-_ADD_LOCATION = """INSERT INTO locations (code, name, pick_sequence) VALUES ($1, $2, $3)
+ITEM_BY_SKU = f"{reads.ITEM} WHERE sku = $1"
+ADD_LOCATION = """INSERT INTO locations (code, name, pick_sequence) VALUES ($1, $2, $3)
 ON CONFLICT (code) DO NOTHING RETURNING id, code, name, pick_sequence"""
-_LOCATION_BY_CODE = "SELECT id FROM locations WHERE code = $1"
+LOCATION_BY_CODE = "SELECT id FROM locations WHERE code = $1"
 
 
 class SqlCatalog:
@@ -84,7 +84,7 @@ class SqlCatalog:
         self.session, self.written = session, written
 
     async def add_item(self, sku: str, name: str, serialized: bool, unit: str) -> int:
-        row = await self.session.fetchrow(_ADD_ITEM, sku, name, serialized, unit)
+        row = await self.session.fetchrow(ADD_ITEM, sku, name, serialized, unit)
         if row is None:
             raise DomainError(
                 ErrorCode.DUPLICATE, f"An item with sku {sku!r} exists.", Subject.ITEM
@@ -94,11 +94,11 @@ class SqlCatalog:
         return item.id
 
     async def item_by_sku(self, sku: str) -> CatalogItem | None:
-        row = await self.session.fetchrow(_ITEM_BY_SKU, sku)
+        row = await self.session.fetchrow(ITEM_BY_SKU, sku)
         return CatalogItem(row["id"], row["serialized"]) if row else None
 
     async def add_location(self, code: str, name: str, pick_sequence: int) -> int:
-        row = await self.session.fetchrow(_ADD_LOCATION, code, name, pick_sequence)
+        row = await self.session.fetchrow(ADD_LOCATION, code, name, pick_sequence)
         if row is None:
             raise DomainError(
                 ErrorCode.DUPLICATE, f"A location with code {code!r} exists.", Subject.LOCATION
@@ -108,29 +108,29 @@ class SqlCatalog:
         return location.id
 
     async def location_id(self, code: str) -> int | None:
-        found = await self.session.fetchval(_LOCATION_BY_CODE, code)
+        found = await self.session.fetchval(LOCATION_BY_CODE, code)
         return found if isinstance(found, int) else None
 
 
 # -- stock -------------------------------------------------------------------------------
 
 # With the whole lot and location, which the allocation's payload shows.
-_CANDIDATES = """SELECT b.id, b.item_id, b.lot_id, b.location_id, b.on_hand - b.allocated,
+CANDIDATES = """SELECT b.id, b.item_id, b.lot_id, b.location_id, b.on_hand - b.allocated,
     l.received_at, l.expires_at, loc.pick_sequence, l.lot_number, loc.code, loc.name
 FROM inventory_balances b
 JOIN lots l ON l.id = b.lot_id
 JOIN locations loc ON loc.id = b.location_id
 WHERE b.item_id = ANY($1::bigint[]) AND b.on_hand > b.allocated"""
-_ADD_LOT = """INSERT INTO lots (item_id, lot_number, received_at, expires_at)
+ADD_LOT = """INSERT INTO lots (item_id, lot_number, received_at, expires_at)
 VALUES ($1, $2, coalesce($3::timestamptz, now()), $4)
 ON CONFLICT (item_id, lot_number) DO NOTHING RETURNING id"""
-_LOT = "SELECT id FROM lots WHERE item_id = $1 AND lot_number = $2"
-_ADD_BALANCE = """INSERT INTO inventory_balances (item_id, lot_id, location_id) VALUES ($1, $2, $3)
+LOT = "SELECT id FROM lots WHERE item_id = $1 AND lot_number = $2"
+ADD_BALANCE = """INSERT INTO inventory_balances (item_id, lot_id, location_id) VALUES ($1, $2, $3)
 ON CONFLICT (lot_id, location_id) DO NOTHING"""
-_ADJUST = """UPDATE inventory_balances SET on_hand = on_hand + $3, version = version + 1
+ADJUST = """UPDATE inventory_balances SET on_hand = on_hand + $3, version = version + 1
 WHERE lot_id = $1 AND location_id = $2 AND on_hand + $3 >= allocated
 RETURNING id, item_id, lot_id, location_id, on_hand, allocated, version"""
-_RECORD_ADJUSTMENT = """INSERT INTO inventory_adjustments (balance_id, quantity, reason)
+RECORD_ADJUSTMENT = """INSERT INTO inventory_adjustments (balance_id, quantity, reason)
 VALUES ($1, $2, $3) RETURNING id, balance_id, quantity, reason, created_at"""
 
 # One statement per batch of balance changes. Rows are locked in id order first,
@@ -148,13 +148,13 @@ FROM wanted w
 WHERE b.id = w.id AND b.id IN (SELECT id FROM locked) AND {guard}
 RETURNING b.id
 """
-_RESERVE = _BALANCE_CHANGE.format(
+RESERVE = _BALANCE_CHANGE.format(
     assignments="allocated = b.allocated + w.qty", guard="b.on_hand - b.allocated >= w.qty"
 )
-_RELEASE = _BALANCE_CHANGE.format(
+RELEASE = _BALANCE_CHANGE.format(
     assignments="allocated = b.allocated - w.qty", guard="b.allocated >= w.qty"
 )
-_SHIP = _BALANCE_CHANGE.format(
+SHIP = _BALANCE_CHANGE.format(
     assignments="on_hand = b.on_hand - w.qty, allocated = b.allocated - w.qty",
     guard="b.allocated >= w.qty",
 )
@@ -167,7 +167,7 @@ class SqlStock:
     async def candidates(self, item_ids: Collection[int]) -> list[StockCandidate]:
         if not item_ids:
             return []
-        rows = await self.session.fetch(_CANDIDATES, list(item_ids))
+        rows = await self.session.fetch(CANDIDATES, list(item_ids))
         for row in rows:
             _, item_id, lot_id, location_id, _, received, expires, sequence, lot, code, name = row
             self.written.lots.append(LotRecord(lot_id, item_id, lot, received, expires))
@@ -181,20 +181,18 @@ class SqlStock:
         received_at: datetime | None,
         expires_at: datetime | None,
     ) -> int:
-        created = await self.session.fetchval(
-            _ADD_LOT, item_id, lot_number, received_at, expires_at
-        )
+        created = await self.session.fetchval(ADD_LOT, item_id, lot_number, received_at, expires_at)
         found = (
             created
             if created is not None
-            else await self.session.fetchval(_LOT, item_id, lot_number)
+            else await self.session.fetchval(LOT, item_id, lot_number)
         )
         assert isinstance(found, int)
         return found
 
     async def adjust(self, item_id: int, lot_id: int, location_id: int, delta: int) -> int | None:
-        await self.session.execute(_ADD_BALANCE, item_id, lot_id, location_id)
-        row = await self.session.fetchrow(_ADJUST, lot_id, location_id, delta)
+        await self.session.execute(ADD_BALANCE, item_id, lot_id, location_id)
+        row = await self.session.fetchrow(ADJUST, lot_id, location_id, delta)
         if row is None:
             return None
         balance = BalanceRecord(*row)
@@ -202,7 +200,7 @@ class SqlStock:
         return balance.id
 
     async def record_adjustment(self, balance_id: int, quantity: int, reason: str) -> int:
-        row = await self.session.fetchrow(_RECORD_ADJUSTMENT, balance_id, quantity, reason)
+        row = await self.session.fetchrow(RECORD_ADJUSTMENT, balance_id, quantity, reason)
         assert row is not None
         adjustment = AdjustmentRecord(*row)
         self.written.adjustments.append(adjustment)
@@ -216,55 +214,55 @@ class SqlStock:
             raise ConcurrentChange("a balance no longer has what the plan relied on")
 
     async def reserve(self, quantities: Mapping[int, int]) -> None:
-        await self._change(_RESERVE, quantities)
+        await self._change(RESERVE, quantities)
 
     async def release(self, quantities: Mapping[int, int]) -> None:
-        await self._change(_RELEASE, quantities)
+        await self._change(RELEASE, quantities)
 
     async def ship(self, quantities: Mapping[int, int]) -> None:
-        await self._change(_SHIP, quantities)
+        await self._change(SHIP, quantities)
 
 
 # -- orders ------------------------------------------------------------------------------
 
-_NEXT_NUMBER = "SELECT nextval('sales_order_number_seq')"
-_NUMBER_TAKEN = "SELECT EXISTS (SELECT 1 FROM sales_orders WHERE number = $1)"
-_CREATE_ORDER = """INSERT INTO sales_orders (customer, number, version) VALUES ($1, $2, 0)
+NEXT_NUMBER = "SELECT nextval('sales_order_number_seq')"
+NUMBER_TAKEN = "SELECT EXISTS (SELECT 1 FROM sales_orders WHERE number = $1)"
+CREATE_ORDER = """INSERT INTO sales_orders (customer, number, version) VALUES ($1, $2, 0)
 ON CONFLICT (number) DO NOTHING
 RETURNING id, number, customer, status, version, created_at, updated_at"""
-_VERSION = "SELECT version FROM sales_orders WHERE id = $1"
-_ORDER_OF_LINE = "SELECT order_id FROM sales_order_lines WHERE id = $1"
-_ORDER_OF_BACKORDER = "SELECT order_id FROM backorders WHERE id = $1"
-_ORDERS_OF_ALLOCATIONS = "SELECT id, order_id FROM allocations WHERE id = ANY($1::bigint[])"
+VERSION = "SELECT version FROM sales_orders WHERE id = $1"
+ORDER_OF_LINE = "SELECT order_id FROM sales_order_lines WHERE id = $1"
+ORDER_OF_BACKORDER = "SELECT order_id FROM backorders WHERE id = $1"
+ORDERS_OF_ALLOCATIONS = "SELECT id, order_id FROM allocations WHERE id = ANY($1::bigint[])"
 # The claim: a concurrent change to the order waits here, then fails the version check,
 # before it has written anything or locked any balance.
-_CLAIM = """UPDATE sales_orders SET version = version + 1, status = $3, updated_at = now()
+CLAIM = """UPDATE sales_orders SET version = version + 1, status = $3, updated_at = now()
 WHERE id = $1 AND version = $2 RETURNING version, updated_at"""
-_INSERT_LINES = """INSERT INTO sales_order_lines (order_id, line_number, item_id, quantity)
+INSERT_LINES = """INSERT INTO sales_order_lines (order_id, line_number, item_id, quantity)
 SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::int[]) RETURNING id, line_number"""
-_UPDATE_LINES = """UPDATE sales_order_lines l SET quantity = u.quantity,
+UPDATE_LINES = """UPDATE sales_order_lines l SET quantity = u.quantity,
     quantity_cancelled = u.cancelled
 FROM unnest($1::bigint[], $2::int[], $3::int[]) AS u(id, quantity, cancelled)
 WHERE l.id = u.id"""
-_DELETE_LINES = "DELETE FROM sales_order_lines WHERE id = ANY($1::bigint[])"
-_INSERT_ALLOCATIONS = """INSERT INTO allocations (order_id, line_id, balance_id, quantity)
+DELETE_LINES = "DELETE FROM sales_order_lines WHERE id = ANY($1::bigint[])"
+INSERT_ALLOCATIONS = """INSERT INTO allocations (order_id, line_id, balance_id, quantity)
 SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::int[])
 RETURNING id, line_id, balance_id"""
-_UPDATE_ALLOCATIONS = """UPDATE allocations a SET quantity_packed = u.packed
+UPDATE_ALLOCATIONS = """UPDATE allocations a SET quantity_packed = u.packed
 FROM unnest($1::bigint[], $2::int[]) AS u(id, packed) WHERE a.id = u.id"""
-_DELETE_ALLOCATIONS = "DELETE FROM allocations WHERE id = ANY($1::bigint[])"
-_INSERT_BACKORDERS = """INSERT INTO backorders (order_id, line_id, quantity)
+DELETE_ALLOCATIONS = "DELETE FROM allocations WHERE id = ANY($1::bigint[])"
+INSERT_BACKORDERS = """INSERT INTO backorders (order_id, line_id, quantity)
 SELECT $1, * FROM unnest($2::bigint[], $3::int[]) RETURNING id, line_id"""
-_UPDATE_BACKORDERS = """UPDATE backorders b SET quantity = u.quantity,
+UPDATE_BACKORDERS = """UPDATE backorders b SET quantity = u.quantity,
     quantity_allocated = u.allocated, status = u.status, cancel_reason = u.reason,
     updated_at = now()
 FROM unnest($1::bigint[], $2::int[], $3::int[], $4::text[], $5::text[])
     AS u(id, quantity, allocated, status, reason)
 WHERE b.id = u.id"""
-_DELETE_BACKORDERS = "DELETE FROM backorders WHERE id = ANY($1::bigint[])"
-_INSERT_PACKED_LINES = """INSERT INTO packed_lines (order_id, line_id, quantity)
+DELETE_BACKORDERS = "DELETE FROM backorders WHERE id = ANY($1::bigint[])"
+INSERT_PACKED_LINES = """INSERT INTO packed_lines (order_id, line_id, quantity)
 SELECT $1, * FROM unnest($2::bigint[], $3::int[]) RETURNING id, line_id"""
-_INSERT_PACKED_ALLOCATIONS = """INSERT INTO packed_line_allocations
+INSERT_PACKED_ALLOCATIONS = """INSERT INTO packed_line_allocations
     (packed_line_id, allocation_id, quantity)
 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[])"""
 
@@ -305,7 +303,7 @@ class SqlOrders:
 
     async def create(self, customer: str, number: str | None) -> SalesOrder:
         row = await self.session.fetchrow(
-            _CREATE_ORDER, customer, number or await self._free_number()
+            CREATE_ORDER, customer, number or await self._free_number()
         )
         if row is None:
             raise DomainError(
@@ -318,12 +316,12 @@ class SqlOrders:
     async def _free_number(self) -> str:
         """The next SO-nnnnnn that no client has taken for an order of its own."""
         while True:
-            number = f"SO-{await self.session.fetchval(_NEXT_NUMBER):06d}"
+            number = f"SO-{await self.session.fetchval(NEXT_NUMBER):06d}"
             if not await self.number_taken(number):
                 return number
 
     async def number_taken(self, number: str) -> bool:
-        return bool(await self.session.fetchval(_NUMBER_TAKEN, number))
+        return bool(await self.session.fetchval(NUMBER_TAKEN, number))
 
     async def get(self, order_id: int) -> SalesOrder | None:
         orders = await reads.orders_by_id(self.session, [order_id])
@@ -341,19 +339,19 @@ class SqlOrders:
         return _aggregate(tree)
 
     async def current_version(self, order_id: int) -> int | None:
-        found = await self.session.fetchval(_VERSION, order_id)
+        found = await self.session.fetchval(VERSION, order_id)
         return found if isinstance(found, int) else None
 
     async def order_of_line(self, line_id: int) -> int | None:
-        found = await self.session.fetchval(_ORDER_OF_LINE, line_id)
+        found = await self.session.fetchval(ORDER_OF_LINE, line_id)
         return found if isinstance(found, int) else None
 
     async def order_of_backorder(self, backorder_id: int) -> int | None:
-        found = await self.session.fetchval(_ORDER_OF_BACKORDER, backorder_id)
+        found = await self.session.fetchval(ORDER_OF_BACKORDER, backorder_id)
         return found if isinstance(found, int) else None
 
     async def orders_of_allocations(self, allocation_ids: Collection[int]) -> dict[int, int]:
-        rows = await self.session.fetch(_ORDERS_OF_ALLOCATIONS, list(allocation_ids))
+        rows = await self.session.fetch(ORDERS_OF_ALLOCATIONS, list(allocation_ids))
         return {row["id"]: row["order_id"] for row in rows}
 
     async def save(self, order: SalesOrder) -> None:
@@ -368,7 +366,7 @@ class SqlOrders:
         order.changes.clear()
 
     async def _claim(self, order: SalesOrder) -> datetime:
-        row = await self.session.fetchrow(_CLAIM, order.id, order.version, order.status().value)
+        row = await self.session.fetchrow(CLAIM, order.id, order.version, order.status().value)
         if row is None:
             self.version_seen = await self.current_version(order.id)
             raise ConcurrentChange(f"sales order {order.id} changed under us")
@@ -381,9 +379,9 @@ class SqlOrders:
         # Children before the lines they belong to.
         deleted = net.deleted.values()
         for statement, ids in (
-            (_DELETE_ALLOCATIONS, [_id(a) for a in _of_kind(deleted, AllocationLine)]),
-            (_DELETE_BACKORDERS, [_id(b) for b in _of_kind(deleted, Backorder)]),
-            (_DELETE_LINES, [_id(line) for line in _of_kind(deleted, OrderLine)]),
+            (DELETE_ALLOCATIONS, [_id(a) for a in _of_kind(deleted, AllocationLine)]),
+            (DELETE_BACKORDERS, [_id(b) for b in _of_kind(deleted, Backorder)]),
+            (DELETE_LINES, [_id(line) for line in _of_kind(deleted, OrderLine)]),
         ):
             if ids:
                 await self.session.execute(statement, ids)
@@ -391,21 +389,21 @@ class SqlOrders:
     async def _update(self, net: _Net) -> None:
         if lines := _of_kind(net.updated.values(), OrderLine):
             await self.session.execute(
-                _UPDATE_LINES,
+                UPDATE_LINES,
                 [line.id for line in lines],
                 [line.quantity for line in lines],
                 [line.quantity_cancelled for line in lines],
             )
         if allocations := _of_kind(net.updated.values(), AllocationLine):
             await self.session.execute(
-                _UPDATE_ALLOCATIONS,
+                UPDATE_ALLOCATIONS,
                 [a.id for a in allocations],
                 [a.quantity_packed for a in allocations],
             )
         # Before any insert: a backorder checked off makes room for a new OPEN one.
         if backorders := _of_kind(net.updated.values(), Backorder):
             await self.session.execute(
-                _UPDATE_BACKORDERS,
+                UPDATE_BACKORDERS,
                 [b.id for b in backorders],
                 [b.quantity for b in backorders],
                 [b.quantity_allocated for b in backorders],
@@ -417,7 +415,7 @@ class SqlOrders:
         new = net.inserted.values()
         if lines := _of_kind(new, OrderLine):
             rows = await self.session.fetch(
-                _INSERT_LINES,
+                INSERT_LINES,
                 order_id,
                 [line.line_number for line in lines],
                 [line.item_id for line in lines],
@@ -428,7 +426,7 @@ class SqlOrders:
                 line.id = by_number[line.line_number]
         if allocations := _of_kind(new, AllocationLine):
             rows = await self.session.fetch(
-                _INSERT_ALLOCATIONS,
+                INSERT_ALLOCATIONS,
                 order_id,
                 [a.line_id for a in allocations],
                 [a.balance_id for a in allocations],
@@ -440,7 +438,7 @@ class SqlOrders:
                 allocation.id = by_pick[allocation.line_id, allocation.balance_id]
         if backorders := _of_kind(new, Backorder):
             rows = await self.session.fetch(
-                _INSERT_BACKORDERS,
+                INSERT_BACKORDERS,
                 order_id,
                 [b.line_id for b in backorders],
                 [b.quantity for b in backorders],
@@ -453,7 +451,7 @@ class SqlOrders:
 
     async def _insert_packed(self, order_id: int, packed: list[PackedLine]) -> None:
         rows = await self.session.fetch(
-            _INSERT_PACKED_LINES,
+            INSERT_PACKED_LINES,
             order_id,
             [p.line_id for p in packed],
             [p.quantity for p in packed],
@@ -464,7 +462,7 @@ class SqlOrders:
             packed_line.id = by_line[packed_line.line_id]
             links += [(packed_line.id, _id(a), a.quantity) for a in packed_line.allocations]
         await self.session.execute(
-            _INSERT_PACKED_ALLOCATIONS, *(list(column) for column in zip(*links, strict=True))
+            INSERT_PACKED_ALLOCATIONS, *(list(column) for column in zip(*links, strict=True))
         )
 
     def _tree(self, order: SalesOrder, stamp: datetime, net: _Net) -> OrderTree:

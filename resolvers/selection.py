@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
-from weakref import WeakKeyDictionary
 
 from graphql import (
     FieldNode,
@@ -14,6 +13,8 @@ from graphql import (
     InlineFragmentNode,
     SelectionNode,
 )
+
+from resolvers.caches import ByIdentity
 
 if TYPE_CHECKING:
     from resolvers.context import Info
@@ -70,9 +71,8 @@ class Wanted:
 
 NOTHING = Wanted()  # what is selected below a field nobody selected: nothing
 
-# The parsed documents are cached (ParserCache), so the same field nodes come back with
-# every request that sends the same document: what they select is worked out once.
-_KNOWN: WeakKeyDictionary[FieldNode, Wanted] = WeakKeyDictionary()
+# What a field node selects is worked out once per parsed document.
+_KNOWN: ByIdentity[FieldNode, Wanted] = ByIdentity()
 
 
 def wanted(info: Info) -> Wanted:
@@ -87,5 +87,5 @@ def wanted(info: Info) -> Wanted:
         if node.selection_set is not None:
             below.add(node.selection_set.selections, raw.fragments)
     if len(raw.field_nodes) == 1:
-        _KNOWN[first] = below
+        _KNOWN.put(first, below)
     return below

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from graphql import (
     ArgumentNode,
@@ -42,6 +41,7 @@ from graphql import (
 from graphql.type.definition import GraphQLInterfaceType, GraphQLOutputType
 from strawberry.extensions import SchemaExtension
 
+from resolvers.caches import ByIdentity
 from resolvers.queries import DEFAULT_PAGE  # what a connection gives without first/last
 
 log = logging.getLogger(__name__)
@@ -158,8 +158,8 @@ def query_cost(
 SIZE_ARGUMENTS = frozenset({"first", "last", "ids"})  # the only arguments the cost reads
 # Per parsed document (ParserCache hands the same one back for the same text): the
 # variables its cost depends on, and the costs worked out for their values.
-_SIZE_VARIABLES: WeakKeyDictionary[DocumentNode, frozenset[str]] = WeakKeyDictionary()
-_COSTS: WeakKeyDictionary[DocumentNode, dict[Hashable, int]] = WeakKeyDictionary()
+_SIZE_VARIABLES: ByIdentity[DocumentNode, frozenset[str]] = ByIdentity()
+_COSTS: ByIdentity[DocumentNode, dict[Hashable, int]] = ByIdentity()
 _COSTS_PER_DOCUMENT = 64
 
 
@@ -196,10 +196,12 @@ def cached_query_cost(
         return query_cost(schema, document, operation_name, variables)
     names = _SIZE_VARIABLES.get(document)
     if names is None:
-        names = _SIZE_VARIABLES[document] = _size_variables(document)
+        names = _SIZE_VARIABLES.put(document, _size_variables(document))
     sizes = tuple(_hashable((variables or {}).get(name)) for name in sorted(names))
     key = (operation_name, sizes)
-    costs = _COSTS.setdefault(document, {})
+    costs = _COSTS.get(document)
+    if costs is None:
+        costs = _COSTS.put(document, {})
     if key not in costs:
         if len(costs) >= _COSTS_PER_DOCUMENT:
             costs.clear()

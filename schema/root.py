@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError
+from graphql import ASTValidationRule
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -13,14 +13,13 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
-from db.errors import Unavailable
 from resolvers import mutations, queries
 from schema.cost import cost_limit
+from schema.execution import AllocationSchema, DocumentValidationCache, is_unexpected
 from schema.payloads import Connection
 from schema.settings import Settings
 from schema.types import (
@@ -32,7 +31,6 @@ from schema.types import (
     Node,
     SalesOrder,
 )
-from services.domain.errors import DomainError
 
 
 @strawberry.type
@@ -64,16 +62,6 @@ class Mutation:
     delete_backorder = strawberry.mutation(resolver=mutations.delete_backorder)
 
 
-def _is_unexpected(error: GraphQLError) -> bool:
-    """Mask errors raised by our code unless they are GraphQL errors or domain errors
-    we meant to show (UNAVAILABLE reaches queries this way, its code in extensions);
-    the client's own mistakes (syntax, validation) stay readable. Strawberry has
-    already logged each one with its traceback (logger strawberry.execution)."""
-    return error.original_error is not None and not isinstance(
-        error.original_error, GraphQLError | DomainError | Unavailable
-    )
-
-
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     limits = settings or Settings(_env_file=None)
     rules: list[type[ASTValidationRule]] = [
@@ -83,9 +71,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     # Factories: strawberry builds fresh extensions per request; the parser and
     # validation caches live at module level, so they are still shared.
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-        lambda: MaskErrors(should_mask_error=_is_unexpected, error_message="Unexpected error."),
+        lambda: MaskErrors(should_mask_error=is_unexpected, error_message="Unexpected error."),
         lambda: ParserCache(maxsize=256),
-        lambda: ValidationCache(maxsize=256),
+        DocumentValidationCache,
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         # The depth and alias rules are made once: the validation cache's key holds
         # the rule classes, and a limiter made per request would make new ones.
@@ -94,6 +82,6 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     if not limits.introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return AllocationSchema(
         query=Query, mutation=Mutation, types=list(NODE_TYPES), extensions=extensions
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -58,9 +59,17 @@ def main() -> None:
         upgrade_to_head(url)
         if settings.load_demo_data:
             asyncio.run(_load_demo(url))
-        app = create_app(settings.model_copy(update={"database_url": url}))
         log.info("GraphiQL at http://%s:%d/graphql", settings.host, settings.port)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+        if settings.workers == 1:
+            app = create_app(settings.model_copy(update={"database_url": url}))
+            uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+            return
+        # Each worker process builds its own app (and pool) from the environment.
+        os.environ["DATABASE_URL"] = url
+        uvicorn.run(
+            "schema.asgi:create", factory=True, workers=settings.workers, host=settings.host,
+            port=settings.port, log_level=settings.log_level,
+        )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ class Settings(BaseSettings):
     load_demo_data: bool = True
     graphiql: bool = True
     introspection: bool = Field(True, description="GraphiQL exploration needs it.")
-    pool_size: int = Field(10, ge=1)
+    pool_size: int = Field(10, ge=1, description="Database connections per worker process.")
+    workers: int = Field(1, ge=1, description="uvicorn worker processes on the one port.")
     log_level: str = "info"
     metrics: bool = Field(
         False, description="Serve GET /metrics (internal retries, Prometheus text): for bench/."

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-from typing import Any, cast
+from typing import Any
 
 import httpx
+import pytest
 from graphql import parse
-from strawberry.extensions.validation_cache import _get_validate_cache
+from strawberry.schema.schema import validate_document
 
 from resolvers.queries import DEFAULT_PAGE
-from schema.cost import query_cost
+from schema import execution
+from schema.cost import cached_query_cost, query_cost
 from schema.root import build_schema
 from tests.conftest import AppClient
 
@@ -120,14 +121,35 @@ def test_the_cost_cannot_be_lowered_by_sizes_the_resolver_refuses_or_by_defaults
     )
 
 
-async def test_the_validation_cache_serves_a_repeated_document(app_client: AppClient) -> None:
+async def test_the_validation_cache_serves_a_repeated_document(
+    app_client: AppClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The limits' rules are made once per schema; made per request, they would change
     the validation cache's key and every request would be validated again."""
-    cache = cast("functools._lru_cache_wrapper[object]", _get_validate_cache(256))
+    validated: list[object] = []
+
+    def counting(*args: Any) -> Any:
+        validated.append(args[1])
+        return validate_document(*args)
+
+    monkeypatch.setattr(execution, "validate_document", counting)
     query = "query($sku: String!) { item(sku: $sku) { sku name } }"
     async with app_client() as http:
-        await ask(http, query, sku="A")
-        hits = cache.cache_info().hits
-        await ask(http, query, sku="B")
-        await ask(http, query, sku="C")
-    assert cache.cache_info().hits == hits + 2
+        for sku in ("A", "B", "C"):
+            await ask(http, query, sku=sku)
+        await ask(http, "{ items(first: 1) { totalCount } }")
+    assert len(validated) == 2  # once per document text, whatever the variables
+
+
+def test_the_cost_is_worked_out_again_for_other_page_sizes_only() -> None:
+    schema = build_schema()._schema
+    document = parse(
+        "query($n: Int, $id: ID!) { items(first: $n) { nodes { sku } } node(id: $id) { id } }"
+    )
+
+    def cost(**variables: Any) -> int:
+        return cached_query_cost(schema, document, None, variables)
+
+    assert cost(n=10, id="a") == cost(n=10, id="b") == 1 + 10 + 1
+    assert cost(n=50, id="a") == 1 + 50 + 1
+    assert cost(n=10, id="c") == 1 + 10 + 1
