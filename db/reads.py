@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from db.database import Session
 from db.records import (
@@ -20,12 +20,10 @@ from db.records import (
     BackorderRecord,
     BalanceRecord,
     ItemRecord,
-    ItemTotals,
     LineRecord,
     LocationRecord,
     LotRecord,
     OrderRecord,
-    PackedAllocation,
     PackedLineRecord,
 )
 
@@ -35,13 +33,28 @@ ORDER = "SELECT id, number, customer, status, version, created_at, updated_at FR
 LINE = """SELECT l.id, l.order_id, l.line_number, l.item_id, i.serialized, l.quantity,
     l.quantity_cancelled
 FROM sales_order_lines l JOIN items i ON i.id = l.item_id"""
-ALLOCATION = """SELECT a.id, a.order_id, a.line_id, a.balance_id, b.lot_id, b.location_id,
-    a.quantity, a.quantity_packed, a.created_at
-FROM allocations a JOIN inventory_balances b ON b.id = a.balance_id"""
+# An allocation line comes with its balance's lot and location: every screen that shows
+# one shows where to pick it, and two statements fewer is a tenth of a read.
+ALLOCATION = """SELECT a.id, a.order_id, a.line_id, a.balance_id, a.quantity, a.quantity_packed,
+    a.created_at, lot.id, lot.item_id, lot.lot_number, lot.received_at, lot.expires_at,
+    loc.id, loc.code, loc.name, loc.pick_sequence
+FROM allocations a
+JOIN inventory_balances b ON b.id = a.balance_id
+JOIN lots lot ON lot.id = b.lot_id
+JOIN locations loc ON loc.id = b.location_id"""
 BACKORDER = """SELECT id, order_id, line_id, quantity, quantity_allocated, status, cancel_reason,
     created_at, updated_at FROM backorders"""
-PACKED_LINE = "SELECT id, order_id, line_id, quantity, packed_at FROM packed_lines"
-ITEM = "SELECT id, sku, name, serialized, unit FROM items"
+PACKED_LINE = """SELECT p.id, p.order_id, p.line_id, p.quantity, p.packed_at,
+    ARRAY(SELECT pa.allocation_id FROM packed_line_allocations pa
+          WHERE pa.packed_line_id = p.id ORDER BY pa.allocation_id) AS allocation_ids
+FROM packed_lines p"""
+# An item comes with its totals over its balances (an index on item_id serves them).
+ITEM = """SELECT t.id, t.sku, t.name, t.serialized, t.unit,
+    coalesce(s.on_hand, 0) AS on_hand, coalesce(s.allocated, 0) AS allocated
+FROM items t LEFT JOIN LATERAL (
+    SELECT sum(b.on_hand)::int AS on_hand, sum(b.allocated)::int AS allocated
+    FROM inventory_balances b WHERE b.item_id = t.id
+) s ON true"""
 LOT = "SELECT id, item_id, lot_number, received_at, expires_at FROM lots"
 LOCATION = "SELECT id, code, name, pick_sequence FROM locations"
 BALANCE = """SELECT id, item_id, lot_id, location_id, on_hand, allocated, version
@@ -55,29 +68,36 @@ LINES_OF_ORDERS = f"{LINE} WHERE l.order_id = ANY($1::bigint[]) ORDER BY l.order
 ALLOCATIONS_BY_ID = f"{ALLOCATION} WHERE a.id = ANY($1::bigint[]) ORDER BY a.id"
 ALLOCATIONS_OF_ORDERS = f"{ALLOCATION} WHERE a.order_id = ANY($1::bigint[]) ORDER BY a.id"
 ALLOCATIONS_OF_LINES = f"{ALLOCATION} WHERE a.line_id = ANY($1::bigint[]) ORDER BY a.id"
-ALLOCATIONS_OF_PACKED_LINES = """SELECT p.packed_line_id, a.id, a.order_id, a.line_id,
-    a.balance_id, b.lot_id, b.location_id, a.quantity, a.quantity_packed, a.created_at
-FROM packed_line_allocations p
-JOIN allocations a ON a.id = p.allocation_id
-JOIN inventory_balances b ON b.id = a.balance_id
-WHERE p.packed_line_id = ANY($1::bigint[]) ORDER BY a.id"""
 BACKORDERS_BY_ID = f"{BACKORDER} WHERE id = ANY($1::bigint[]) ORDER BY id"
 BACKORDERS_OF_ORDERS = f"{BACKORDER} WHERE order_id = ANY($1::bigint[]) ORDER BY id"
 BACKORDERS_OF_LINES = f"{BACKORDER} WHERE line_id = ANY($1::bigint[]) ORDER BY id"
-PACKED_LINES_BY_ID = f"{PACKED_LINE} WHERE id = ANY($1::bigint[]) ORDER BY id"
-PACKED_LINES_OF_ORDERS = f"{PACKED_LINE} WHERE order_id = ANY($1::bigint[]) ORDER BY id"
-PACKED_LINES_OF_LINES = f"{PACKED_LINE} WHERE line_id = ANY($1::bigint[]) ORDER BY id"
-ITEMS_BY_ID = f"{ITEM} WHERE id = ANY($1::bigint[])"
-ITEMS_BY_SKU = f"{ITEM} WHERE sku = ANY($1::text[])"
-ITEM_TOTALS = """SELECT item_id, sum(on_hand)::int AS on_hand, sum(allocated)::int AS allocated
-FROM inventory_balances
-WHERE item_id = ANY($1::bigint[]) GROUP BY item_id"""
+PACKED_LINES_BY_ID = f"{PACKED_LINE} WHERE p.id = ANY($1::bigint[]) ORDER BY p.id"
+PACKED_LINES_OF_ORDERS = f"{PACKED_LINE} WHERE p.order_id = ANY($1::bigint[]) ORDER BY p.id"
+PACKED_LINES_OF_LINES = f"{PACKED_LINE} WHERE p.line_id = ANY($1::bigint[]) ORDER BY p.id"
+ITEMS_BY_ID = f"{ITEM} WHERE t.id = ANY($1::bigint[])"
+ITEMS_BY_SKU = f"{ITEM} WHERE t.sku = ANY($1::text[])"
 LOTS_BY_ID = f"{LOT} WHERE id = ANY($1::bigint[])"
 LOCATIONS_BY_ID = f"{LOCATION} WHERE id = ANY($1::bigint[])"
 LOCATIONS_BY_CODE = f"{LOCATION} WHERE code = ANY($1::text[])"
 BALANCES_BY_ID = f"{BALANCE} WHERE id = ANY($1::bigint[])"
 BALANCES_OF_ITEMS = f"{BALANCE} WHERE item_id = ANY($1::bigint[]) ORDER BY id"
 ADJUSTMENTS_BY_ID = f"{ADJUSTMENT} WHERE id = ANY($1::bigint[])"
+
+
+def allocation_record(*row: Any) -> AllocationRecord:
+    """An ALLOCATION row: the allocation line's columns, its lot's, its location's."""
+    allocation_id, order_id, line_id, balance_id, quantity, packed, created_at = row[:7]
+    return AllocationRecord(
+        allocation_id, order_id, line_id, balance_id, quantity, packed, created_at,
+        LotRecord(*row[7:12]), LocationRecord(*row[12:16]),
+    )  # fmt: skip
+
+
+def packed_line_record(*row: Any) -> PackedLineRecord:
+    packed_line_id, order_id, line_id, quantity, packed_at, allocation_ids = row
+    return PackedLineRecord(
+        packed_line_id, order_id, line_id, quantity, packed_at, tuple(allocation_ids)
+    )
 
 
 async def _records(
@@ -104,24 +124,17 @@ async def lines_of_orders(session: Session, order_ids: Sequence[int]) -> list[Li
 
 
 async def allocations_by_id(session: Session, ids: Sequence[int]) -> list[AllocationRecord]:
-    return await _records(session, ALLOCATIONS_BY_ID, AllocationRecord, ids)
+    return await _records(session, ALLOCATIONS_BY_ID, allocation_record, ids)
 
 
 async def allocations_of_orders(
     session: Session, order_ids: Sequence[int]
 ) -> list[AllocationRecord]:
-    return await _records(session, ALLOCATIONS_OF_ORDERS, AllocationRecord, order_ids)
+    return await _records(session, ALLOCATIONS_OF_ORDERS, allocation_record, order_ids)
 
 
 async def allocations_of_lines(session: Session, line_ids: Sequence[int]) -> list[AllocationRecord]:
-    return await _records(session, ALLOCATIONS_OF_LINES, AllocationRecord, line_ids)
-
-
-async def allocations_of_packed_lines(
-    session: Session, packed_line_ids: Sequence[int]
-) -> list[PackedAllocation]:
-    rows = await session.fetch(ALLOCATIONS_OF_PACKED_LINES, list(packed_line_ids))
-    return [PackedAllocation(row[0], AllocationRecord(*row[1:])) for row in rows]
+    return await _records(session, ALLOCATIONS_OF_LINES, allocation_record, line_ids)
 
 
 async def backorders_by_id(session: Session, ids: Sequence[int]) -> list[BackorderRecord]:
@@ -137,19 +150,19 @@ async def backorders_of_lines(session: Session, line_ids: Sequence[int]) -> list
 
 
 async def packed_lines_by_id(session: Session, ids: Sequence[int]) -> list[PackedLineRecord]:
-    return await _records(session, PACKED_LINES_BY_ID, PackedLineRecord, ids)
+    return await _records(session, PACKED_LINES_BY_ID, packed_line_record, ids)
 
 
 async def packed_lines_of_orders(
     session: Session, order_ids: Sequence[int]
 ) -> list[PackedLineRecord]:
-    return await _records(session, PACKED_LINES_OF_ORDERS, PackedLineRecord, order_ids)
+    return await _records(session, PACKED_LINES_OF_ORDERS, packed_line_record, order_ids)
 
 
 async def packed_lines_of_lines(
     session: Session, line_ids: Sequence[int]
 ) -> list[PackedLineRecord]:
-    return await _records(session, PACKED_LINES_OF_LINES, PackedLineRecord, line_ids)
+    return await _records(session, PACKED_LINES_OF_LINES, packed_line_record, line_ids)
 
 
 async def items_by_id(session: Session, ids: Sequence[int]) -> list[ItemRecord]:
@@ -158,11 +171,6 @@ async def items_by_id(session: Session, ids: Sequence[int]) -> list[ItemRecord]:
 
 async def items_by_sku(session: Session, skus: Sequence[str]) -> list[ItemRecord]:
     return await _records(session, ITEMS_BY_SKU, ItemRecord, skus)
-
-
-async def item_totals(session: Session, item_ids: Sequence[int]) -> list[ItemTotals]:
-    """Summed over each item's balances; an item without balances has no row."""
-    return await _records(session, ITEM_TOTALS, ItemTotals, item_ids)
 
 
 async def lots_by_id(session: Session, ids: Sequence[int]) -> list[LotRecord]:
@@ -268,7 +276,7 @@ ORDER_PAGE = (
     "SELECT t.id, t.number, t.customer, t.status, t.version, t.created_at, t.updated_at "
     "FROM sales_orders t"
 )
-ITEM_PAGE = "SELECT t.id, t.sku, t.name, t.serialized, t.unit FROM items t"
+ITEM_PAGE = ITEM
 BACKORDER_PAGE = """SELECT t.id, t.order_id, t.line_id, t.quantity, t.quantity_allocated,
     t.status, t.cancel_reason, t.created_at, t.updated_at FROM backorders t"""
 BALANCE_PAGE = """SELECT t.id, t.item_id, t.lot_id, t.location_id, t.on_hand, t.allocated,

@@ -32,15 +32,17 @@ class LineRecord:
 
 @dataclass(frozen=True, slots=True)
 class AllocationRecord:
+    """With the balance's lot and location, which an allocation line is read with."""
+
     id: int
     order_id: int
     line_id: int
     balance_id: int
-    lot_id: int  # the balance's
-    location_id: int  # the balance's
     quantity: int
     quantity_packed: int
     created_at: datetime
+    lot: LotRecord
+    location: LocationRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +65,7 @@ class PackedLineRecord:
     line_id: int
     quantity: int
     packed_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class PackedAllocation:
-    """An allocation line as one packed line packed it."""
-
-    packed_line_id: int
-    allocation: AllocationRecord
+    allocation_ids: tuple[int, ...]  # the allocation lines it packed
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +75,7 @@ class ItemRecord:
     name: str
     serialized: bool
     unit: str
-
-
-@dataclass(frozen=True, slots=True)
-class ItemTotals:
-    item_id: int
-    on_hand: int
+    on_hand: int  # summed over the item's balances
     allocated: int
 
 
@@ -135,26 +125,18 @@ class OrderTree:
     lines: tuple[LineRecord, ...]
     allocations: tuple[AllocationRecord, ...]
     backorders: tuple[BackorderRecord, ...]
-    packed_lines: tuple[PackedAllocationsOf, ...] = ()
-
-
-@dataclass(frozen=True)
-class PackedAllocationsOf:
-    """A packed line made by a unit of work, with the allocation lines it packed."""
-
-    packed_line: PackedLineRecord
-    allocations: tuple[AllocationRecord, ...]
+    packed_lines: tuple[PackedLineRecord, ...] = ()  # only those the unit of work made
 
 
 @dataclass
 class Written:
     """What one unit of work wrote, as read records, and what it read on the way that a
     payload shows: the orders it loaded as they stood (a later tree of the same order is
-    the one it saved), and the lots and locations of the stock it chose from."""
+    the one it saved), and the lot and location of each balance it chose from."""
 
     orders: list[OrderTree] = field(default_factory=list)
     items: list[ItemRecord] = field(default_factory=list)
-    lots: list[LotRecord] = field(default_factory=list)
     locations: list[LocationRecord] = field(default_factory=list)
+    stock: dict[int, tuple[LotRecord, LocationRecord]] = field(default_factory=dict)  # by balance
     balances: list[BalanceRecord] = field(default_factory=list)
     adjustments: list[AdjustmentRecord] = field(default_factory=list)

@@ -30,7 +30,6 @@ from db.records import (
     LotRecord,
     OrderRecord,
     OrderTree,
-    PackedAllocationsOf,
     PackedLineRecord,
     Written,
 )
@@ -72,8 +71,9 @@ def _of_kind(rows: Iterable[object], kind: type[T]) -> list[T]:
 # -- the catalog -------------------------------------------------------------------------
 
 ADD_ITEM = """INSERT INTO items (sku, name, serialized, unit) VALUES ($1, $2, $3, $4)
-ON CONFLICT (sku) DO NOTHING RETURNING id, sku, name, serialized, unit"""
-ITEM_BY_SKU = f"{reads.ITEM} WHERE sku = $1"
+ON CONFLICT (sku) DO NOTHING
+RETURNING id, sku, name, serialized, unit, 0 AS on_hand, 0 AS allocated"""
+ITEM_BY_SKU = "SELECT id, serialized FROM items WHERE sku = $1"
 ADD_LOCATION = """INSERT INTO locations (code, name, pick_sequence) VALUES ($1, $2, $3)
 ON CONFLICT (code) DO NOTHING RETURNING id, code, name, pick_sequence"""
 LOCATION_BY_CODE = "SELECT id FROM locations WHERE code = $1"
@@ -169,9 +169,12 @@ class SqlStock:
             return []
         rows = await self.session.fetch(CANDIDATES, list(item_ids))
         for row in rows:
-            _, item_id, lot_id, location_id, _, received, expires, sequence, lot, code, name = row
-            self.written.lots.append(LotRecord(lot_id, item_id, lot, received, expires))
-            self.written.locations.append(LocationRecord(location_id, code, name, sequence))
+            balance_id, item_id, lot_id, location_id, _, received, expires, sequence = row[:8]
+            lot, code, name = row[8:]
+            self.written.stock[balance_id] = (
+                LotRecord(lot_id, item_id, lot, received, expires),
+                LocationRecord(location_id, code, name, sequence),
+            )
         return [StockCandidate(*row[:8]) for row in rows]
 
     async def lot_id(
@@ -465,6 +468,16 @@ class SqlOrders:
             INSERT_PACKED_ALLOCATIONS, *(list(column) for column in zip(*links, strict=True))
         )
 
+    def _new_allocation(
+        self, order_id: int, a: AllocationLine, stamp: datetime
+    ) -> AllocationRecord:
+        """An allocation line this unit of work made, from a balance it chose from."""
+        lot, location = self.written.stock[a.balance_id]
+        return AllocationRecord(
+            _id(a), order_id, a.line_id, a.balance_id, a.quantity, a.quantity_packed, stamp,
+            lot, location,
+        )  # fmt: skip
+
     def _tree(self, order: SalesOrder, stamp: datetime, net: _Net) -> OrderTree:
         """The order's records after save(): as loaded where unchanged, with the
         transaction's time on what this unit of work wrote."""
@@ -472,24 +485,27 @@ class SqlOrders:
         lines = {r.id: r for r in loaded.lines}
         allocations = {r.id: r for r in loaded.allocations}
         backorders = {r.id: r for r in loaded.backorders}
-        allocation_records = {
-            _id(a): _allocation_record(order.id, a, allocations.get(_id(a)), stamp)
+        allocation_records = [
+            allocations.get(_id(a)) or self._new_allocation(order.id, a, stamp)
             for a in order.allocations
-        }
+        ]
         packed = [p for p in net.inserted.values() if isinstance(p, PackedLine)]
         return OrderTree(
             replace(loaded.order, version=order.version, status=order.status().value,
                     updated_at=stamp),
             tuple(_line_record(order.id, line, lines.get(_id(line))) for line in order.lines),
-            tuple(allocation_records.values()),
+            tuple(
+                replace(record, quantity_packed=a.quantity_packed)
+                for record, a in zip(allocation_records, order.allocations, strict=True)
+            ),
             tuple(
                 _backorder_record(order.id, b, backorders.get(_id(b)), stamp)
                 for b in order.backorders
             ),
             tuple(
-                PackedAllocationsOf(
-                    PackedLineRecord(_id(p), order.id, p.line_id, p.quantity, stamp),
-                    tuple(allocation_records[_id(a)] for a in p.allocations),
+                PackedLineRecord(
+                    _id(p), order.id, p.line_id, p.quantity, stamp,
+                    tuple(_id(a) for a in p.allocations),
                 )
                 for p in packed
             ),
@@ -506,7 +522,7 @@ def _aggregate(tree: OrderTree) -> SalesOrder:
             for r in tree.lines
         ],
         [
-            AllocationLine(r.id, r.line_id, r.balance_id, r.lot_id, r.location_id, r.quantity,
+            AllocationLine(r.id, r.line_id, r.balance_id, r.lot.id, r.location.id, r.quantity,
                            r.quantity_packed)
             for r in tree.allocations
         ],
@@ -524,17 +540,6 @@ def _line_record(order_id: int, line: OrderLine, loaded: LineRecord | None) -> L
     return LineRecord(
         _id(line), order_id, line.line_number, line.item_id, line.serialized, line.quantity,
         line.quantity_cancelled,
-    )  # fmt: skip
-
-
-def _allocation_record(
-    order_id: int, a: AllocationLine, loaded: AllocationRecord | None, stamp: datetime
-) -> AllocationRecord:
-    if loaded is not None:
-        return replace(loaded, quantity_packed=a.quantity_packed)
-    return AllocationRecord(
-        _id(a), order_id, a.line_id, a.balance_id, a.lot_id, a.location_id, a.quantity,
-        a.quantity_packed, stamp,
     )  # fmt: skip
 
 

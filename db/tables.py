@@ -90,6 +90,8 @@ class InventoryBalance(Base):
         CheckConstraint("allocated <= on_hand", name="allocated_within_on_hand"),
         # The allocation query reads an item's balances that have stock to give.
         Index(None, "item_id", postgresql_where=text("on_hand > allocated")),
+        # An item's totals and its balances read all of them.
+        Index("ix_inventory_balances_item_id_all", "item_id"),
     )
     id: Mapped[int] = _id()
     # The item is the lot's; kept here too so allocation finds balances with one index.

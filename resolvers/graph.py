@@ -223,15 +223,15 @@ class Graph:
             )  # fmt: skip
             for allocation, line in zip(allocations, lines, strict=True):
                 allocation.sales_order_line = line
-        if "lot" in wanted:
+        if "lot" in wanted:  # the lots and locations came with the allocation lines
             lots = await self._parents(
-                loaders.lot_by_id, [r.lot_id for r in records], self.lots, wanted["lot"]
+                loaders.lot_by_id, [r.lot.id for r in records], self.lots, wanted["lot"]
             )
             for allocation, lot in zip(allocations, lots, strict=True):
                 allocation.lot = lot
         if "location" in wanted:
             locations = await self._parents(
-                loaders.location_by_id, [r.location_id for r in records], self.locations,
+                loaders.location_by_id, [r.location.id for r in records], self.locations,
                 wanted["location"],
             )  # fmt: skip
             for allocation, location in zip(allocations, locations, strict=True):
@@ -290,12 +290,13 @@ class Graph:
             for packed, line in zip(packed_lines, lines, strict=True):
                 packed.sales_order_line = line
         if "allocations" in wanted:
-            built = await self._children(
-                loaders.allocations_by_packed_line_id, [r.id for r in records],
+            built = await self._parents(
+                loaders.allocation_by_id, [i for r in records for i in r.allocation_ids],
                 self.allocations, wanted["allocations"],
             )  # fmt: skip
-            for packed, allocations in zip(packed_lines, built, strict=True):
-                packed.allocations = allocations
+            packed_by = iter(built)
+            for packed, r in zip(packed_lines, records, strict=True):
+                packed.allocations = [next(packed_by) for _ in r.allocation_ids]
         return packed_lines
 
     # -- stock -------------------------------------------------------------------------
@@ -303,17 +304,11 @@ class Graph:
     async def items(self, records: Sequence[ItemRecord], wanted: Wanted) -> list[Item]:
         items = [
             Item(id=global_id(Item, r.id), sku=r.sku, name=r.name, serialized=r.serialized,
-                 unit=r.unit)
+                 unit=r.unit, on_hand=r.on_hand, allocated=r.allocated,
+                 available=r.on_hand - r.allocated)
             for r in records
         ]  # fmt: skip
         ids = [r.id for r in records]
-        if wanted.any("onHand", "allocated", "available"):
-            totals = await self.loaders.totals_by_item_id.load(ids)
-            for item, r in zip(items, records, strict=True):
-                found = totals[r.id]
-                item.on_hand = found.on_hand if found else 0
-                item.allocated = found.allocated if found else 0
-                item.available = item.on_hand - item.allocated
         if "balances" in wanted:
             built = await self._children(
                 self.loaders.balances_by_item_id, ids, self.balances, wanted["balances"]

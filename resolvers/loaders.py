@@ -23,12 +23,10 @@ from db.records import (
     BackorderRecord,
     BalanceRecord,
     ItemRecord,
-    ItemTotals,
     LineRecord,
     LocationRecord,
     LotRecord,
     OrderRecord,
-    PackedAllocation,
     PackedLineRecord,
     Written,
 )
@@ -98,8 +96,13 @@ def _all(rows: list[R]) -> tuple[R, ...]:
 class ById(Loader[int, S, S | None]):
     """Rows by id; None for an id that names nothing."""
 
-    def __init__(self, session: Session, fetch: Fetch[int, S]) -> None:
-        super().__init__(session, fetch, lambda row: row.id, _first)
+    def __init__(
+        self,
+        session: Session,
+        fetch: Fetch[int, S],
+        then: Callable[[list[S]], None] | None = None,
+    ) -> None:
+        super().__init__(session, fetch, lambda row: row.id, _first, then)
 
     def remember(self, rows: Iterable[S]) -> None:
         for row in rows:
@@ -147,35 +150,30 @@ class Loaders:
             self.line_by_id.remember,
         )  # fmt: skip
 
+    def remember_allocations(self, allocations: Iterable[AllocationRecord]) -> None:
+        """Allocation lines by id, and the lots and locations they came with."""
+        for allocation in allocations:
+            self.allocation_by_id.prime(allocation.id, allocation)
+            self.lot_by_id.prime(allocation.lot.id, allocation.lot)
+            self.location_by_id.prime(allocation.location.id, allocation.location)
+
     @cached_property
     def allocation_by_id(self) -> ById[AllocationRecord]:
-        return ById(self.session, reads.allocations_by_id)
+        return ById(self.session, reads.allocations_by_id, self.remember_allocations)
 
     @cached_property
     def allocations_by_order_id(self) -> Grouped[AllocationRecord]:
         return Grouped(
             self.session, reads.allocations_of_orders, lambda a: a.order_id,
-            self.allocation_by_id.remember,
+            self.remember_allocations,
         )  # fmt: skip
 
     @cached_property
     def allocations_by_line_id(self) -> Grouped[AllocationRecord]:
         return Grouped(
             self.session, reads.allocations_of_lines, lambda a: a.line_id,
-            self.allocation_by_id.remember,
+            self.remember_allocations,
         )  # fmt: skip
-
-    @cached_property
-    def allocations_by_packed_line_id(
-        self,
-    ) -> Loader[int, PackedAllocation, tuple[AllocationRecord, ...]]:
-        return Loader(
-            self.session,
-            reads.allocations_of_packed_lines,
-            lambda p: p.packed_line_id,
-            lambda rows: tuple(p.allocation for p in rows),
-            lambda rows: self.allocation_by_id.remember(p.allocation for p in rows),
-        )
 
     @cached_property
     def backorder_by_id(self) -> ById[BackorderRecord]:
@@ -224,10 +222,6 @@ class Loaders:
         )
 
     @cached_property
-    def totals_by_item_id(self) -> Loader[int, ItemTotals, ItemTotals | None]:
-        return Loader(self.session, reads.item_totals, lambda t: t.item_id, _first)
-
-    @cached_property
     def lot_by_id(self) -> ById[LotRecord]:
         return ById(self.session, reads.lots_by_id)
 
@@ -269,7 +263,7 @@ class Loaders:
             self.allocations_by_order_id.prime(order_id, tree.allocations)
             self.backorders_by_order_id.prime(order_id, tree.backorders)
             self.line_by_id.remember(tree.lines)
-            self.allocation_by_id.remember(tree.allocations)
+            self.remember_allocations(tree.allocations)
             self.backorder_by_id.remember(tree.backorders)
             allocations: dict[int, list[AllocationRecord]] = defaultdict(list)
             backorders: dict[int, list[BackorderRecord]] = defaultdict(list)
@@ -280,11 +274,11 @@ class Loaders:
             for line in tree.lines:
                 self.allocations_by_line_id.prime(line.id, tuple(allocations[line.id]))
                 self.backorders_by_line_id.prime(line.id, tuple(backorders[line.id]))
-            for packed in tree.packed_lines:
-                self.packed_line_by_id.prime(packed.packed_line.id, packed.packed_line)
-                self.allocations_by_packed_line_id.prime(packed.packed_line.id, packed.allocations)
+            self.packed_line_by_id.remember(tree.packed_lines)
         self.item_by_id.remember(written.items)
-        self.lot_by_id.remember(written.lots)
         self.location_by_id.remember(written.locations)
+        for lot, location in written.stock.values():
+            self.lot_by_id.prime(lot.id, lot)
+            self.location_by_id.prime(location.id, location)
         self.balance_by_id.remember(written.balances)
         self.adjustment_by_id.remember(written.adjustments)

@@ -19,7 +19,12 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 
 from resolvers import mutations, queries
 from schema.cost import cost_limit
-from schema.execution import AllocationSchema, DocumentValidationCache, is_unexpected
+from schema.execution import (
+    AllocationSchema,
+    DocumentValidationCache,
+    is_unexpected,
+    read_attributes_directly,
+)
 from schema.payloads import Connection
 from schema.settings import Settings
 from schema.types import (
@@ -82,6 +87,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     if not limits.introspection:
         extensions.append(DisableIntrospection)
-    return AllocationSchema(
+    schema = AllocationSchema(
         query=Query, mutation=Mutation, types=list(NODE_TYPES), extensions=extensions
     )
+    read_attributes_directly(schema._schema)
+    return schema

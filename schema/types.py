@@ -36,9 +36,9 @@ class Item(Node):
     name: str
     serialized: bool
     unit: str
-    on_hand: int = selected("Summed over the item's balances.")
-    allocated: int = selected()
-    available: int = selected()
+    on_hand: int = strawberry.field(description="Summed over the item's balances.")
+    allocated: int
+    available: int
     balances: list[InventoryBalance] = selected()
 
 

@@ -90,3 +90,45 @@ async def test_a_clients_own_query_mistake_stays_readable(gql: GraphQLClient) ->
     messages = " ".join(e["message"] for e in body["errors"])
     assert "nope" in messages
     assert "Unexpected error." not in messages
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("{ salesOrder(number: 5) { nope } }", "nope"),  # validation
+        ("{ salesOrder(number: ", "Syntax Error"),  # parsing
+        ('{ items(after: "bm9wZQ==") { totalCount } }', "not a cursor"),  # a cursor not ours
+        ("{ items(first: 1000) { totalCount } }", "between 0 and"),  # a refused size
+        ("{ salesOrder { id } }", "id or its number"),
+    ],
+)
+async def test_a_clients_mistake_is_logged_at_info_without_a_traceback(
+    gql: GraphQLClient, caplog: pytest.LogCaptureFixture, query: str, says: str
+) -> None:
+    with caplog.at_level(logging.INFO, logger="strawberry.execution"):
+        body = await gql.post(query)
+
+    assert says in " ".join(e["message"] for e in body["errors"])
+    ours = [r for r in caplog.records if r.name == "strawberry.execution"]
+    assert ours, "the mistake was not logged at all"
+    assert all(r.levelno == logging.INFO and r.exc_info is None for r in ours), [
+        (r.levelname, r.getMessage()) for r in ours
+    ]
+
+
+async def test_only_an_unexpected_failure_is_logged_at_error(
+    gql: GraphQLClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(orders, "allocate_order", broken)
+    with caplog.at_level(logging.INFO, logger="strawberry.execution"):
+        await gql.post(ALLOCATE, id=to_global_id("SalesOrder", 1))
+        await gql.post("{ salesOrder(number: 5) { nope } }")
+
+    levels = [(r.levelno, r.exc_info is not None) for r in caplog.records]
+    # The bug at error with its traceback; the two mistakes of the second query at info.
+    assert levels == [(logging.ERROR, True), (logging.INFO, False), (logging.INFO, False)]
