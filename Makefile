@@ -43,10 +43,13 @@ bench-smoke: $(STAMP)
 	$(BIN)/python -m bench --smoke
 
 .PHONY: soak
-## tests/load's load run and checker for 5 minutes with 64 clients, faults interleaved
-## (backends killed, API processes killed, PostgreSQL restarted). SOAK_SECONDS, SOAK_CLIENTS,
-## SOAK_SEED and SOAK_WORKERS change it. Prints the figures; fails on any violation.
+## First the model-based test in deep mode (MODEL_DEEP=1: 100 examples of up to 50 steps
+## instead of 20 of 30; about 5 minutes). Then tests/load's load run and checker for
+## 5 minutes with 64 clients, faults interleaved (backends killed, API processes killed,
+## PostgreSQL restarted). SOAK_SECONDS, SOAK_CLIENTS, SOAK_SEED and SOAK_WORKERS change it.
+## Prints the figures; fails on any violation.
 soak: $(STAMP)
+	MODEL_DEEP=1 $(BIN)/pytest tests/service/test_model.py
 	$(BIN)/python -m tests.load.soak
 
 clean:

@@ -121,13 +121,16 @@ async def client(app_client: AppClient) -> AsyncIterator[httpx.AsyncClient]:
 
 
 class GraphQLClient:
-    """Posts documents with variables; `data` asserts there were no GraphQL errors."""
+    """Posts documents with variables and requires HTTP 200, so every test that reads a
+    payload's errors also proves they came with a 200 (SPEC 6); `data` also asserts
+    there were no GraphQL errors. Tests of other statuses use `http` directly."""
 
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
 
     async def post(self, query: str, **variables: Any) -> dict[str, Any]:
         response = await self.http.post("/graphql", json={"query": query, "variables": variables})
+        assert response.status_code == 200, (response.status_code, response.text)
         body: dict[str, Any] = response.json()
         return body
 
