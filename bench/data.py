@@ -135,8 +135,10 @@ async def create_orders(
             await conn.execute(
                 text(
                     """WITH made AS (
-                           INSERT INTO sales_orders (number, customer, status, version)
-                           SELECT 'BENCH-' || :batch || '-' || g, 'bench', 'OPEN', 1
+                           INSERT INTO sales_orders (number, customer, status, version, actor,
+                                                     updated_by)
+                           SELECT 'BENCH-' || :batch || '-' || g, 'bench', 'OPEN', 1,
+                                  'system', 'system'
                            FROM generate_series(1, :count) g ORDER BY g
                            RETURNING id
                        ) SELECT min(id), max(id), count(*) FROM made"""
@@ -185,8 +187,8 @@ async def add_history(engine: AsyncEngine, count: int) -> None:
     params = {"first": done.first, "last": done.last}
     await execute(
         engine,
-        """INSERT INTO allocations (order_id, line_id, balance_id, quantity)
-           SELECT l.order_id, l.id, b.id, l.quantity
+        """INSERT INTO allocations (order_id, line_id, balance_id, quantity, actor)
+           SELECT l.order_id, l.id, b.id, l.quantity, 'system'
            FROM sales_order_lines l
            JOIN inventory_balances b ON b.item_id = l.item_id AND b.on_hand > b.allocated
            WHERE l.order_id BETWEEN :first AND :last ORDER BY l.id""",

@@ -133,7 +133,14 @@ class Session:
 
     @property
     def in_transaction(self) -> bool:
-        return self._connection is not None and self._connection.is_in_transaction()
+        """Whether a transaction is open; not on a connection the server closed (what was
+        uncommitted on it is gone)."""
+        if self._connection is None:
+            return False
+        try:
+            return not self._connection.is_closed() and self._connection.is_in_transaction()
+        except asyncpg.InterfaceError:  # the pool let go of it when the server closed it
+            return False
 
     async def begin(self) -> None:
         if self.in_transaction:

@@ -55,8 +55,10 @@ def connection_lost(error: BaseException) -> bool:
         if isinstance(cause, OSError | TimeoutError):
             return True
         name = type(cause).__name__
-        if name in {"ConnectionDoesNotExistError", "InterfaceError"} and (
-            "closed" in str(cause) or "does not exist" in str(cause)
+        # "released back to the pool": asyncpg's pool let go of a connection that the
+        # server closed under us (we never give one back while it is in use).
+        if name in {"ConnectionDoesNotExistError", "InterfaceError"} and any(
+            words in str(cause) for words in ("closed", "does not exist", "released back")
         ):
             return True
         if name == "InternalClientError" and "cannot switch to state" in str(cause):

@@ -17,6 +17,8 @@ class OrderRecord:
     version: int
     created_at: datetime
     updated_at: datetime
+    actor: str  # who created it
+    updated_by: str  # who changed it last
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,7 @@ class AllocationRecord:
     quantity: int
     quantity_packed: int
     created_at: datetime
+    actor: str
     lot: LotRecord
     location: LocationRecord
 
@@ -54,6 +57,7 @@ class BackorderRecord:
     quantity_allocated: int
     status: str
     cancel_reason: str | None
+    cancelled_by: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -65,6 +69,7 @@ class PackedLineRecord:
     line_id: int
     quantity: int
     packed_at: datetime
+    actor: str
     allocation_ids: tuple[int, ...]  # the allocation lines it packed
 
 
@@ -114,6 +119,7 @@ class AdjustmentRecord:
     quantity: int
     reason: str
     created_at: datetime
+    actor: str
 
 
 @dataclass(frozen=True)

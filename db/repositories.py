@@ -51,6 +51,7 @@ from services.ports import CatalogItem, ConcurrentChange
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+SYSTEM = "system"  # the actor of what the server does by itself (migrations, demo data)
 
 
 class _Row(Protocol):
@@ -130,8 +131,8 @@ ON CONFLICT (lot_id, location_id) DO NOTHING"""
 ADJUST = """UPDATE inventory_balances SET on_hand = on_hand + $3, version = version + 1
 WHERE lot_id = $1 AND location_id = $2 AND on_hand + $3 >= allocated
 RETURNING id, item_id, lot_id, location_id, on_hand, allocated, version"""
-RECORD_ADJUSTMENT = """INSERT INTO inventory_adjustments (balance_id, quantity, reason)
-VALUES ($1, $2, $3) RETURNING id, balance_id, quantity, reason, created_at"""
+RECORD_ADJUSTMENT = """INSERT INTO inventory_adjustments (balance_id, quantity, reason, actor)
+VALUES ($1, $2, $3, $4) RETURNING id, balance_id, quantity, reason, created_at, actor"""
 
 # One statement per batch of balance changes. Rows are locked in id order first,
 # so two transactions touching the same balances never deadlock; the guard is
@@ -161,8 +162,8 @@ SHIP = _BALANCE_CHANGE.format(
 
 
 class SqlStock:
-    def __init__(self, session: Session, written: Written) -> None:
-        self.session, self.written = session, written
+    def __init__(self, session: Session, written: Written, actor: str) -> None:
+        self.session, self.written, self.actor = session, written, actor
 
     async def candidates(self, item_ids: Collection[int]) -> list[StockCandidate]:
         if not item_ids:
@@ -203,7 +204,9 @@ class SqlStock:
         return balance.id
 
     async def record_adjustment(self, balance_id: int, quantity: int, reason: str) -> int:
-        row = await self.session.fetchrow(RECORD_ADJUSTMENT, balance_id, quantity, reason)
+        row = await self.session.fetchrow(
+            RECORD_ADJUSTMENT, balance_id, quantity, reason, self.actor
+        )
         assert row is not None
         adjustment = AdjustmentRecord(*row)
         self.written.adjustments.append(adjustment)
@@ -230,16 +233,18 @@ class SqlStock:
 
 NEXT_NUMBER = "SELECT nextval('sales_order_number_seq')"
 NUMBER_TAKEN = "SELECT EXISTS (SELECT 1 FROM sales_orders WHERE number = $1)"
-CREATE_ORDER = """INSERT INTO sales_orders (customer, number, version) VALUES ($1, $2, 0)
+CREATE_ORDER = """INSERT INTO sales_orders (customer, number, version, actor, updated_by)
+VALUES ($1, $2, 0, $3, $3)
 ON CONFLICT (number) DO NOTHING
-RETURNING id, number, customer, status, version, created_at, updated_at"""
+RETURNING id, number, customer, status, version, created_at, updated_at, actor, updated_by"""
 VERSION = "SELECT version FROM sales_orders WHERE id = $1"
 ORDER_OF_LINE = "SELECT order_id FROM sales_order_lines WHERE id = $1"
 ORDER_OF_BACKORDER = "SELECT order_id FROM backorders WHERE id = $1"
 ORDERS_OF_ALLOCATIONS = "SELECT id, order_id FROM allocations WHERE id = ANY($1::bigint[])"
 # The claim: a concurrent change to the order waits here, then fails the version check,
 # before it has written anything or locked any balance.
-CLAIM = """UPDATE sales_orders SET version = version + 1, status = $3, updated_at = now()
+CLAIM = """UPDATE sales_orders SET version = version + 1, status = $3, updated_at = now(),
+    updated_by = $4
 WHERE id = $1 AND version = $2 RETURNING version, updated_at"""
 INSERT_LINES = """INSERT INTO sales_order_lines (order_id, line_number, item_id, quantity)
 SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::int[]) RETURNING id, line_number"""
@@ -248,8 +253,8 @@ UPDATE_LINES = """UPDATE sales_order_lines l SET quantity = u.quantity,
 FROM unnest($1::bigint[], $2::int[], $3::int[]) AS u(id, quantity, cancelled)
 WHERE l.id = u.id"""
 DELETE_LINES = "DELETE FROM sales_order_lines WHERE id = ANY($1::bigint[])"
-INSERT_ALLOCATIONS = """INSERT INTO allocations (order_id, line_id, balance_id, quantity)
-SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::int[])
+INSERT_ALLOCATIONS = """INSERT INTO allocations (order_id, actor, line_id, balance_id, quantity)
+SELECT $1, $2, * FROM unnest($3::bigint[], $4::bigint[], $5::int[])
 RETURNING id, line_id, balance_id"""
 UPDATE_ALLOCATIONS = """UPDATE allocations a SET quantity_packed = u.packed
 FROM unnest($1::bigint[], $2::int[]) AS u(id, packed) WHERE a.id = u.id"""
@@ -258,13 +263,15 @@ INSERT_BACKORDERS = """INSERT INTO backorders (order_id, line_id, quantity)
 SELECT $1, * FROM unnest($2::bigint[], $3::int[]) RETURNING id, line_id"""
 UPDATE_BACKORDERS = """UPDATE backorders b SET quantity = u.quantity,
     quantity_allocated = u.allocated, status = u.status, cancel_reason = u.reason,
+    cancelled_by = CASE WHEN u.status = 'CANCELLED' AND b.status <> 'CANCELLED' THEN $6
+                        ELSE b.cancelled_by END,
     updated_at = now()
 FROM unnest($1::bigint[], $2::int[], $3::int[], $4::text[], $5::text[])
     AS u(id, quantity, allocated, status, reason)
 WHERE b.id = u.id"""
 DELETE_BACKORDERS = "DELETE FROM backorders WHERE id = ANY($1::bigint[])"
-INSERT_PACKED_LINES = """INSERT INTO packed_lines (order_id, line_id, quantity)
-SELECT $1, * FROM unnest($2::bigint[], $3::int[]) RETURNING id, line_id"""
+INSERT_PACKED_LINES = """INSERT INTO packed_lines (order_id, actor, line_id, quantity)
+SELECT $1, $2, * FROM unnest($3::bigint[], $4::int[]) RETURNING id, line_id"""
 INSERT_PACKED_ALLOCATIONS = """INSERT INTO packed_line_allocations
     (packed_line_id, allocation_id, quantity)
 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[])"""
@@ -298,15 +305,15 @@ class _Net:
 
 
 class SqlOrders:
-    def __init__(self, session: Session, written: Written) -> None:
-        self.session, self.written = session, written
+    def __init__(self, session: Session, written: Written, actor: str) -> None:
+        self.session, self.written, self.actor = session, written, actor
         self.loaded: dict[int, OrderTree] = {}
         # The order's version as last seen, for a conflict report if retries run out.
         self.version_seen: int | None = None
 
     async def create(self, customer: str, number: str | None) -> SalesOrder:
         row = await self.session.fetchrow(
-            CREATE_ORDER, customer, number or await self._free_number()
+            CREATE_ORDER, customer, number or await self._free_number(), self.actor
         )
         if row is None:
             raise DomainError(
@@ -369,7 +376,9 @@ class SqlOrders:
         order.changes.clear()
 
     async def _claim(self, order: SalesOrder) -> datetime:
-        row = await self.session.fetchrow(CLAIM, order.id, order.version, order.status().value)
+        row = await self.session.fetchrow(
+            CLAIM, order.id, order.version, order.status().value, self.actor
+        )
         if row is None:
             self.version_seen = await self.current_version(order.id)
             raise ConcurrentChange(f"sales order {order.id} changed under us")
@@ -412,6 +421,7 @@ class SqlOrders:
                 [b.quantity_allocated for b in backorders],
                 [b.status.value for b in backorders],
                 [b.cancel_reason for b in backorders],
+                self.actor,
             )
 
     async def _insert(self, order_id: int, net: _Net) -> None:
@@ -431,6 +441,7 @@ class SqlOrders:
             rows = await self.session.fetch(
                 INSERT_ALLOCATIONS,
                 order_id,
+                self.actor,
                 [a.line_id for a in allocations],
                 [a.balance_id for a in allocations],
                 [a.quantity for a in allocations],
@@ -456,6 +467,7 @@ class SqlOrders:
         rows = await self.session.fetch(
             INSERT_PACKED_LINES,
             order_id,
+            self.actor,
             [p.line_id for p in packed],
             [p.quantity for p in packed],
         )
@@ -475,7 +487,7 @@ class SqlOrders:
         lot, location = self.written.stock[a.balance_id]
         return AllocationRecord(
             _id(a), order_id, a.line_id, a.balance_id, a.quantity, a.quantity_packed, stamp,
-            lot, location,
+            self.actor, lot, location,
         )  # fmt: skip
 
     def _tree(self, order: SalesOrder, stamp: datetime, net: _Net) -> OrderTree:
@@ -492,19 +504,19 @@ class SqlOrders:
         packed = [p for p in net.inserted.values() if isinstance(p, PackedLine)]
         return OrderTree(
             replace(loaded.order, version=order.version, status=order.status().value,
-                    updated_at=stamp),
+                    updated_at=stamp, updated_by=self.actor),
             tuple(_line_record(order.id, line, lines.get(_id(line))) for line in order.lines),
             tuple(
                 replace(record, quantity_packed=a.quantity_packed)
                 for record, a in zip(allocation_records, order.allocations, strict=True)
             ),
             tuple(
-                _backorder_record(order.id, b, backorders.get(_id(b)), stamp)
+                _backorder_record(order.id, b, backorders.get(_id(b)), stamp, self.actor)
                 for b in order.backorders
             ),
             tuple(
                 PackedLineRecord(
-                    _id(p), order.id, p.line_id, p.quantity, stamp,
+                    _id(p), order.id, p.line_id, p.quantity, stamp, self.actor,
                     tuple(_id(a) for a in p.allocations),
                 )
                 for p in packed
@@ -544,18 +556,19 @@ def _line_record(order_id: int, line: OrderLine, loaded: LineRecord | None) -> L
 
 
 def _backorder_record(
-    order_id: int, b: Backorder, loaded: BackorderRecord | None, stamp: datetime
+    order_id: int, b: Backorder, loaded: BackorderRecord | None, stamp: datetime, actor: str
 ) -> BackorderRecord:
     now = (b.quantity, b.quantity_allocated, b.status.value, b.cancel_reason)
-    if loaded is not None:
-        if now == (loaded.quantity, loaded.quantity_allocated, loaded.status,
-                   loaded.cancel_reason):  # fmt: skip
-            return loaded
-        return replace(
-            loaded, quantity=b.quantity, quantity_allocated=b.quantity_allocated,
-            status=b.status.value, cancel_reason=b.cancel_reason, updated_at=stamp,
-        )  # fmt: skip
-    return BackorderRecord(_id(b), order_id, b.line_id, *now, stamp, stamp)
+    if loaded is None:
+        return BackorderRecord(_id(b), order_id, b.line_id, *now, None, stamp, stamp)
+    if now == (loaded.quantity, loaded.quantity_allocated, loaded.status, loaded.cancel_reason):
+        return loaded
+    cancelled = b.status is BackorderStatus.CANCELLED and loaded.status != b.status.value
+    return replace(
+        loaded, quantity=b.quantity, quantity_allocated=b.quantity_allocated,
+        status=b.status.value, cancel_reason=b.cancel_reason, updated_at=stamp,
+        cancelled_by=actor if cancelled else loaded.cancelled_by,
+    )  # fmt: skip
 
 
 class SqlUnitOfWork:
@@ -563,19 +576,20 @@ class SqlUnitOfWork:
     transaction already open on the session it is a savepoint.
 
     Given a Session, it borrows it (a request's); given the Database, it takes a
-    session of its own and gives it back when it ends.
+    session of its own and gives it back when it ends. Every row it writes names `actor`.
     """
 
-    def __init__(self, source: Session | Database) -> None:
+    def __init__(self, source: Session | Database, actor: str = SYSTEM) -> None:
         self._source = source
+        self.actor = actor
         self.written = Written()
 
     async def __aenter__(self) -> Self:
         self.session = self._source if isinstance(self._source, Session) else self._source.session()
         self.written = Written()
         self.catalog = SqlCatalog(self.session, self.written)
-        self.stock = SqlStock(self.session, self.written)
-        self.orders = SqlOrders(self.session, self.written)
+        self.stock = SqlStock(self.session, self.written, self.actor)
+        self.orders = SqlOrders(self.session, self.written, self.actor)
         self._committed = False
         try:
             await self.session.begin()

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Sequence,
     Table,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -103,6 +105,12 @@ class InventoryBalance(Base):
     version: Mapped[int] = mapped_column(Integer, server_default="1")
 
 
+def _actor() -> Mapped[str]:
+    """Who made the change: an API key's name, a token's subject, `anonymous` (open
+    mode) or `system` (a migration, or the server's own demo data)."""
+    return mapped_column(Text)
+
+
 class InventoryAdjustment(Base):
     __tablename__ = "inventory_adjustments"
     __table_args__ = (CheckConstraint("quantity <> 0", name="quantity_not_zero"),)
@@ -111,6 +119,7 @@ class InventoryAdjustment(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text, server_default="")
     created_at: Mapped[datetime] = _now()
+    actor: Mapped[str] = _actor()
 
 
 class SalesOrder(Base):
@@ -128,6 +137,8 @@ class SalesOrder(Base):
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
+    actor: Mapped[str] = _actor()  # who created it
+    updated_by: Mapped[str] = _actor()  # who changed it last
 
 
 class SalesOrderLine(Base):
@@ -158,6 +169,7 @@ class Allocation(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     quantity_packed: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[datetime] = _now()
+    actor: Mapped[str] = _actor()
 
 
 class Backorder(Base):
@@ -181,6 +193,7 @@ class Backorder(Base):
     quantity_allocated: Mapped[int] = mapped_column(Integer, server_default="0")
     status: Mapped[str] = mapped_column(Text, server_default="OPEN", index=True)
     cancel_reason: Mapped[str | None] = mapped_column(Text)
+    cancelled_by: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -193,6 +206,7 @@ class PackedLine(Base):
     line_id: Mapped[int] = mapped_column(ForeignKey("sales_order_lines.id"), index=True)
     quantity: Mapped[int] = mapped_column(Integer)
     packed_at: Mapped[datetime] = _now()
+    actor: Mapped[str] = _actor()
 
 
 class PackedLineAllocation(Base):
@@ -205,6 +219,22 @@ class PackedLineAllocation(Base):
         ForeignKey("allocations.id"), primary_key=True, index=True
     )
     quantity: Mapped[int] = mapped_column(Integer)
+
+
+class ApiKey(Base):
+    """A partner's credential. Only a hash of its secret is kept; its prefix (in the
+    secret too) finds it and names it in logs. Revoked keys stay, so that a name is
+    never used twice."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = _id()
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    prefix: Mapped[str] = mapped_column(Text, unique=True)
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary)  # SHA-256 of the secret
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    created_at: Mapped[datetime] = _now()
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 # Numbers for orders whose client did not choose one (SO-000001, ...). Alembic's

@@ -113,7 +113,7 @@ class Graph:
             SalesOrder(
                 id=global_id(SalesOrder, r.id), number=r.number, customer=r.customer,
                 status=OrderStatus(r.status), version=r.version, created_at=r.created_at,
-                updated_at=r.updated_at,
+                updated_at=r.updated_at, actor=r.actor, updated_by=r.updated_by,
             )
             for r in records
         ]  # fmt: skip
@@ -210,7 +210,7 @@ class Graph:
         allocations = [
             Allocation(
                 id=global_id(Allocation, r.id), quantity=r.quantity,
-                quantity_packed=r.quantity_packed, created_at=r.created_at,
+                quantity_packed=r.quantity_packed, created_at=r.created_at, actor=r.actor,
                 name=f"AL-{r.id:06d}",
             )
             for r in records
@@ -252,7 +252,8 @@ class Graph:
             Backorder(
                 id=global_id(Backorder, r.id), quantity=r.quantity,
                 quantity_allocated=r.quantity_allocated, status=BackorderStatus(r.status),
-                cancel_reason=r.cancel_reason, created_at=r.created_at, updated_at=r.updated_at,
+                cancel_reason=r.cancel_reason, cancelled_by=r.cancelled_by,
+                created_at=r.created_at, updated_at=r.updated_at,
                 name=f"BO-{r.id:06d}", quantity_remaining=r.quantity - r.quantity_allocated,
             )
             for r in records
@@ -278,7 +279,12 @@ class Graph:
         self, records: Sequence[PackedLineRecord], wanted: Wanted
     ) -> list[PackedLine]:
         packed_lines = [
-            PackedLine(id=global_id(PackedLine, r.id), quantity=r.quantity, packed_at=r.packed_at)
+            PackedLine(
+                id=global_id(PackedLine, r.id),
+                quantity=r.quantity,
+                packed_at=r.packed_at,
+                actor=r.actor,
+            )
             for r in records
         ]
         loaders = self.loaders
@@ -385,7 +391,7 @@ class Graph:
         adjustments = [
             InventoryAdjustment(
                 id=global_id(InventoryAdjustment, r.id), quantity=r.quantity, reason=r.reason,
-                created_at=r.created_at,
+                created_at=r.created_at, actor=r.actor,
             )
             for r in records
         ]  # fmt: skip

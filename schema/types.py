@@ -73,6 +73,7 @@ class InventoryAdjustment(Node):
     quantity: int = strawberry.field(description="Signed: negative writes stock off.")
     reason: str
     created_at: datetime
+    actor: str = strawberry.field(description="Who adjusted the stock.")
     balance: InventoryBalance = selected()
     item: Item = selected()
     lot: Lot = selected()
@@ -87,6 +88,7 @@ class Allocation(Node):
     quantity: int
     quantity_packed: int
     created_at: datetime
+    actor: str = strawberry.field(description="Who allocated it.")
     name: str = strawberry.field(description="e.g. AL-000017")
     sales_order_line: SalesOrderLine = selected()
     lot: Lot = selected()
@@ -100,6 +102,9 @@ class Backorder(Node):
     quantity_allocated: int
     status: BackorderStatus
     cancel_reason: str | None
+    cancelled_by: str | None = strawberry.field(
+        description="Who cancelled it; null unless cancelled."
+    )
     created_at: datetime
     updated_at: datetime
     name: str = strawberry.field(description="e.g. BO-000003")
@@ -114,6 +119,7 @@ class Backorder(Node):
 class PackedLine(Node):
     quantity: int
     packed_at: datetime
+    actor: str = strawberry.field(description="Who packed it.")
     sales_order_line: SalesOrderLine = selected()
     allocations: list[Allocation] = selected("The allocation lines this packed.")
 
@@ -141,6 +147,11 @@ class SalesOrder(Node):
     version: int = strawberry.field(description="Pass as expectedVersion to guard a change.")
     created_at: datetime
     updated_at: datetime
+    actor: str = strawberry.field(description="Who created it.")
+    updated_by: str = strawberry.field(
+        description="Who changed it last: its lines, priority, allocation, packing, "
+        "removal or backorders."
+    )
     lines: list[SalesOrderLine] = selected()
     allocations: list[Allocation] = selected()
     backorders: list[Backorder] = selected()

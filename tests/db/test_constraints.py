@@ -68,7 +68,8 @@ async def seed(engine: AsyncEngine) -> Seed:
             location=location,
         )
         order = await insert(
-            "INSERT INTO sales_orders (number, customer) VALUES ('SO-1', 'Customer')"
+            "INSERT INTO sales_orders (number, customer, actor, updated_by)"
+            " VALUES ('SO-1', 'Customer', 'test', 'test')"
         )
         line = await insert(
             "INSERT INTO sales_order_lines (order_id, line_number, item_id, quantity)"
@@ -83,8 +84,8 @@ async def seed(engine: AsyncEngine) -> Seed:
             item=item,
         )
         allocation = await insert(
-            "INSERT INTO allocations (order_id, line_id, balance_id, quantity, quantity_packed)"
-            " VALUES (:order, :line, :balance, 4, 1)",
+            "INSERT INTO allocations (order_id, line_id, balance_id, quantity, quantity_packed,"
+            " actor) VALUES (:order, :line, :balance, 4, 1, 'test')",
             order=order,
             line=line,
             balance=balance,
@@ -95,7 +96,8 @@ async def seed(engine: AsyncEngine) -> Seed:
             line=line,
         )
         packed_line = await insert(
-            "INSERT INTO packed_lines (order_id, line_id, quantity) VALUES (:order, :line, 1)",
+            "INSERT INTO packed_lines (order_id, line_id, quantity, actor)"
+            " VALUES (:order, :line, 1, 'test')",
             order=order,
             line=line,
         )
@@ -182,14 +184,14 @@ REFUSED: dict[str, tuple[str, str, str]] = {
         "ck_sales_order_lines_cancelled_within",
     ),
     "zero allocation quantity": (
-        "INSERT INTO allocations (order_id, line_id, balance_id, quantity)"
-        " VALUES (:order, :line_without_backorder, :balance, 0)",
+        "INSERT INTO allocations (order_id, line_id, balance_id, quantity, actor)"
+        " VALUES (:order, :line_without_backorder, :balance, 0, 'test')",
         CHECK,
         "ck_allocations_quantity_positive",
     ),
     "negative allocation quantity": (
-        "INSERT INTO allocations (order_id, line_id, balance_id, quantity)"
-        " VALUES (:order, :line_without_backorder, :balance, -2)",
+        "INSERT INTO allocations (order_id, line_id, balance_id, quantity, actor)"
+        " VALUES (:order, :line_without_backorder, :balance, -2, 'test')",
         CHECK,
         "ck_allocations_quantity_positive|ck_allocations_packed_within",
     ),
@@ -215,7 +217,8 @@ REFUSED: dict[str, tuple[str, str, str]] = {
         "ck_backorders_allocated_within",
     ),
     "zero packed line quantity": (
-        "INSERT INTO packed_lines (order_id, line_id, quantity) VALUES (:order, :line, 0)",
+        "INSERT INTO packed_lines (order_id, line_id, quantity, actor)"
+        " VALUES (:order, :line, 0, 'test')",
         CHECK,
         "ck_packed_lines_quantity_positive",
     ),
@@ -225,7 +228,8 @@ REFUSED: dict[str, tuple[str, str, str]] = {
         "ck_packed_line_allocations_quantity_positive",
     ),
     "zero adjustment": (
-        "INSERT INTO inventory_adjustments (balance_id, quantity) VALUES (:balance, 0)",
+        "INSERT INTO inventory_adjustments (balance_id, quantity, actor)"
+        " VALUES (:balance, 0, 'test')",
         CHECK,
         "ck_inventory_adjustments_quantity_not_zero",
     ),
@@ -261,7 +265,8 @@ REFUSED: dict[str, tuple[str, str, str]] = {
         "uq_inventory_balances_lot_id_location_id",
     ),
     "duplicate order number": (
-        "INSERT INTO sales_orders (number, customer) VALUES ('SO-1', 'Someone else')",
+        "INSERT INTO sales_orders (number, customer, actor, updated_by)"
+        " VALUES ('SO-1', 'Someone else', 'test', 'test')",
         UNIQUE,
         "uq_sales_orders_number",
     ),
@@ -305,8 +310,8 @@ async def test_a_refused_statement_rolls_back_the_writes_before_it_in_its_transa
         await execute(
             engine,
             # Allocate the 6 still available, then over-allocate: all or nothing.
-            "INSERT INTO allocations (order_id, line_id, balance_id, quantity)"
-            " VALUES (:order, :line, :balance, 6)",
+            "INSERT INTO allocations (order_id, line_id, balance_id, quantity, actor)"
+            " VALUES (:order, :line, :balance, 6, 'test')",
             "UPDATE inventory_balances SET allocated = allocated + 6 WHERE id = :balance",
             "UPDATE inventory_balances SET allocated = allocated + 1 WHERE id = :balance",
             **rows.params(),

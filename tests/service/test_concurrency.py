@@ -41,7 +41,7 @@ class Gate:
         class RacingUnitOfWork(SqlUnitOfWork):
             async def __aenter__(self) -> Self:
                 await super().__aenter__()
-                self.orders = RacingOrders(self.session, self.written)
+                self.orders = RacingOrders(self.session, self.written, self.actor)
                 return self
 
         gate = self
