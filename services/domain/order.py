@@ -348,12 +348,11 @@ class SalesOrder:
             )
         packed_lines = []
         for line in self.lines:
-            allocations = unpacked.get(line.id or 0)
+            line_id = line.id or 0  # a line not yet saved has no allocation lines: 0 finds none
+            allocations = unpacked.get(line_id)
             if not allocations:
                 continue
-            packed = PackedLine(
-                None, line.id or 0, sum(a.unpacked for a in allocations), allocations
-            )
+            packed = PackedLine(None, line_id, sum(a.unpacked for a in allocations), allocations)
             for allocation in allocations:
                 allocation.quantity_packed = allocation.quantity
                 self.changes.append(Updated(allocation))

@@ -21,6 +21,9 @@ from services.domain.order import (
     PackedLine,
     SalesOrder,
     Updated,
+    quantity_allocated,
+    quantity_backordered,
+    quantity_packed,
 )
 from services.domain.planner import LineDemand, LinePlan, Pick
 
@@ -97,6 +100,11 @@ def raises_code(code: ErrorCode) -> pytest.RaisesExc[DomainError]:
     return pytest.raises(DomainError, check=lambda e: e.code is code)
 
 
+def facts(error: DomainError) -> tuple[ErrorCode, str, Subject | None, int | None]:
+    """What the client is told: code, message, and which entity or argument at which position."""
+    return (error.code, error.message, error.subject, error.index)
+
+
 def quantities(order: SalesOrder, line_id: int) -> tuple[int, int, int]:
     """(allocated, packed, open backorder remaining) of one line."""
     backorder = order.open_backorder(line_id)
@@ -105,6 +113,35 @@ def quantities(order: SalesOrder, line_id: int) -> tuple[int, int, int]:
         order.packed(line_id),
         backorder.remaining if backorder else 0,
     )
+
+
+# -- the version the client expects ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("expected", [None, 3])
+def test_an_order_passes_the_version_check_when_none_is_expected_or_it_is_the_one_expected(
+    expected: int | None,
+) -> None:
+    order = make_order(make_line(1, 10))
+    order.version = 3
+
+    order.check_version(expected)  # fails the test by raising VERSION_CONFLICT
+
+
+def test_an_order_at_another_version_than_expected_is_a_conflict_naming_its_version() -> None:
+    order = make_order(make_line(1, 10))
+    order.version = 3
+
+    with pytest.raises(DomainError) as caught:
+        order.check_version(2)
+
+    assert facts(caught.value) == (
+        ErrorCode.VERSION_CONFLICT,
+        "The sales order has changed; its current version is 3.",
+        Subject.EXPECTED_VERSION,
+        None,
+    )
+    assert caught.value.current_version == 3
 
 
 # -- backorders after allocation ------------------------------------------------------------
@@ -244,6 +281,36 @@ def test_the_walk_through_in_memory() -> None:
     assert order.status() is OrderStatus.PACKED
 
 
+def test_an_allocation_line_records_the_balance_lot_and_location_it_was_picked_from() -> None:
+    order = make_order(make_line(1, 10))
+
+    (allocation,) = order.record_allocation([plan(1, 0, (3, 10))])
+
+    assert (
+        allocation.id,
+        allocation.line_id,
+        allocation.balance_id,
+        allocation.lot_id,
+        allocation.location_id,
+        allocation.quantity,
+        allocation.quantity_packed,
+    ) == (None, 1, 3, 30, 300, 10, 0)
+
+
+def test_completing_a_partly_filled_backorder_counts_all_that_was_allocated_to_it() -> None:
+    order = make_order(make_line(1, 10))
+    ids = Ids()
+    allocate(order, ids, {BRASS: 4})  # backorder for 6
+    allocate(order, ids, {BRASS: 2})  # 2 of them filled, 4 remaining
+    (backorder,) = order.backorders
+
+    allocate(order, ids, {BRASS: 4})
+
+    assert order.backorders == [backorder]
+    assert backorder.status is BackorderStatus.ALLOCATED
+    assert (backorder.quantity, backorder.quantity_allocated, backorder.remaining) == (6, 6, 0)
+
+
 # -- changing a line's quantity -------------------------------------------------------------
 
 
@@ -308,7 +375,12 @@ def test_a_line_quantity_below_what_is_allocated_is_refused_and_nothing_changes(
     with raises_code(ErrorCode.QUANTITY_BELOW_ALLOCATED) as caught:
         order.change_line_quantity(1, 5)
 
-    assert (caught.value.subject, caught.value.index) == (Subject.QUANTITY, None)
+    assert facts(caught.value) == (
+        ErrorCode.QUANTITY_BELOW_ALLOCATED,
+        "Quantity 5 is below the 6 already allocated.",
+        Subject.QUANTITY,
+        None,
+    )
     assert order.line(1).quantity == 10
     assert order.backorders[0].remaining == 4
     assert order.changes == []
@@ -328,8 +400,10 @@ def test_a_line_quantity_equal_to_what_is_allocated_is_accepted() -> None:
 def test_a_line_quantity_that_is_not_positive_is_invalid(quantity: int) -> None:
     order = make_order(make_line(1, 10))
 
-    with raises_code(ErrorCode.INVALID_QUANTITY):
+    with raises_code(ErrorCode.INVALID_QUANTITY) as caught:
         order.change_line_quantity(1, quantity)
+
+    assert (caught.value.subject, caught.value.index) == (Subject.QUANTITY, None)
 
     assert order.line(1).quantity == 10
 
@@ -337,8 +411,161 @@ def test_a_line_quantity_that_is_not_positive_is_invalid(quantity: int) -> None:
 def test_changing_the_quantity_of_an_unknown_line_is_not_found() -> None:
     order = make_order(make_line(1, 10))
 
-    with raises_code(ErrorCode.NOT_FOUND):
+    with raises_code(ErrorCode.NOT_FOUND) as caught:
         order.change_line_quantity(99, 5)
+
+    assert facts(caught.value) == (
+        ErrorCode.NOT_FOUND,
+        "Sales order line not found.",
+        Subject.LINE,
+        None,
+    )
+
+
+def test_lowering_a_line_with_cancelled_quantity_gives_up_the_cancelled_quantity_first() -> None:
+    order = make_order(make_line(1, 10))
+    allocate(order, Ids(), {BRASS: 4})
+    (backorder,) = order.backorders
+    assert backorder.id is not None
+    order.cancel_backorder(backorder.id, None)  # 6 cancelled
+
+    order.change_line_quantity(1, 7)
+
+    line = order.line(1)
+    assert (line.quantity, line.quantity_cancelled) == (7, 3)
+    assert order.open_demand(line) == 0
+
+
+def test_lowering_a_line_records_updates_of_the_line_and_of_its_shrunk_backorder() -> None:
+    order = make_order(make_line(1, 10))
+    allocate(order, Ids(), {BRASS: 4})
+    (backorder,) = order.backorders
+    order.changes.clear()
+
+    order.change_line_quantity(1, 7)
+
+    assert [(type(c), c.obj) for c in order.changes] == [
+        (Updated, order.line(1)),
+        (Updated, backorder),
+    ]
+
+
+def test_raising_a_line_quantity_records_only_the_lines_update() -> None:
+    order = make_order(make_line(1, 10))
+    allocate(order, Ids(), {BRASS: 4})
+    (backorder,) = order.backorders
+    order.changes.clear()
+
+    order.change_line_quantity(1, 12)
+
+    assert [(type(c), c.obj) for c in order.changes] == [(Updated, order.line(1))]
+    assert (backorder.quantity, backorder.remaining) == (6, 6)
+
+
+# -- adding and deleting lines ----------------------------------------------------------------
+
+
+def test_the_first_line_of_an_empty_order_is_line_number_one() -> None:
+    order = make_order()
+
+    added = order.add_line(BRASS, False, 4)
+
+    assert (
+        added.id,
+        added.line_number,
+        added.item_id,
+        added.serialized,
+        added.quantity,
+        added.quantity_cancelled,
+    ) == (None, 1, BRASS, False, 4, 0)
+    assert order.lines == [added]
+    assert [(type(c), c.obj) for c in order.changes] == [(Inserted, added)]
+
+
+def test_a_new_line_is_numbered_after_the_highest_line_number_not_the_line_count() -> None:
+    order = make_order(make_line(1, 10), make_line(5, 3, SCREW))  # lines 2 to 4 were deleted
+
+    assert order.add_line(SERIAL, True, 1).line_number == 6
+
+
+def test_adding_a_line_of_no_quantity_is_refused_and_adds_nothing() -> None:
+    order = make_order(make_line(1, 10))
+
+    with pytest.raises(DomainError) as caught:
+        order.add_line(SCREW, False, 0)
+
+    assert facts(caught.value) == (
+        ErrorCode.INVALID_QUANTITY,
+        "Quantity must be a positive whole number.",
+        Subject.QUANTITY,
+        None,
+    )
+    assert [line.id for line in order.lines] == [1]
+    assert order.changes == []
+
+
+def test_deleting_a_line_deletes_every_backorder_of_it_and_no_other() -> None:
+    brass = make_line(1, 10)
+    brass.quantity_cancelled = 4
+    order = make_order(brass, make_line(2, 5, SCREW))
+    cancelled = Backorder(7, 1, 4, status=BackorderStatus.CANCELLED)
+    screws = Backorder(8, 2, 5)
+    still_open = Backorder(9, 1, 6)
+    order.backorders.extend([cancelled, screws, still_open])
+
+    order.delete_line(1)
+
+    assert [line.id for line in order.lines] == [2]
+    assert order.backorders == [screws]
+    assert [(type(c), c.obj) for c in order.changes] == [
+        (Deleted, cancelled),
+        (Deleted, still_open),
+        (Deleted, brass),
+    ]
+
+
+def test_a_line_with_even_one_allocated_unit_cannot_be_deleted() -> None:
+    order = make_order(make_line(1, 10), make_line(2, 5, SCREW))
+    order.record_allocation([plan(1, 9, (1, 1))])
+    order.changes.clear()
+
+    with pytest.raises(DomainError) as caught:
+        order.delete_line(1)
+
+    assert facts(caught.value) == (
+        ErrorCode.LINE_HAS_ALLOCATIONS,
+        "Remove the line's allocation lines before deleting it.",
+        Subject.LINE,
+        None,
+    )
+    assert [line.id for line in order.lines] == [1, 2]
+    assert [(b.line_id, b.remaining) for b in order.backorders] == [(1, 9)]
+    assert order.changes == []
+
+
+def test_another_lines_allocation_lines_do_not_stop_a_line_being_deleted() -> None:
+    order = make_order(make_line(1, 10), make_line(2, 5, SCREW))
+    order.record_allocation([plan(1, 0, (1, 10))])
+
+    order.delete_line(2)
+
+    assert [line.id for line in order.lines] == [1]
+    assert order.allocated(1) == 10
+
+
+def test_deleting_an_unknown_line_is_not_found() -> None:
+    order = make_order(make_line(1, 10))
+
+    with pytest.raises(DomainError) as caught:
+        order.delete_line(99)
+
+    assert facts(caught.value) == (
+        ErrorCode.NOT_FOUND,
+        "Sales order line not found.",
+        Subject.LINE,
+        None,
+    )
+    assert [line.id for line in order.lines] == [1]
 
 
 # -- cancelling and deleting backorders -----------------------------------------------------
@@ -425,6 +652,24 @@ def test_a_deleted_backorder_is_recreated_by_the_next_allocation_if_the_line_is_
     assert (recreated.status, recreated.remaining) == (BackorderStatus.OPEN, 4)
 
 
+def test_cancelling_a_second_backorder_adds_to_what_the_line_had_cancelled_already() -> None:
+    order = make_order(make_line(1, 10))
+    ids = Ids()
+    allocate(order, ids, {BRASS: 4})
+    (first,) = order.backorders
+    assert first.id is not None
+    order.cancel_backorder(first.id, None)  # 6 cancelled
+    order.change_line_quantity(1, 15)
+    allocate(order, ids, {})  # a new backorder for the 5 added
+    (second,) = open_backorders(order, 1)
+    assert second.id is not None
+
+    order.cancel_backorder(second.id, None)
+
+    assert order.line(1).quantity_cancelled == 11
+    assert order.demand() == []
+
+
 def _with_backorder_in(status: BackorderStatus) -> tuple[SalesOrder, Backorder]:
     order = make_order(make_line(1, 10))
     backorder = Backorder(id=7, line_id=1, quantity=4, quantity_allocated=0, status=status)
@@ -438,8 +683,15 @@ def _with_backorder_in(status: BackorderStatus) -> tuple[SalesOrder, Backorder]:
 def test_cancelling_a_backorder_that_is_not_open_is_refused(status: BackorderStatus) -> None:
     order, backorder = _with_backorder_in(status)
 
-    with raises_code(ErrorCode.BACKORDER_NOT_OPEN):
+    with raises_code(ErrorCode.BACKORDER_NOT_OPEN) as caught:
         order.cancel_backorder(7, None)
+
+    assert facts(caught.value) == (
+        ErrorCode.BACKORDER_NOT_OPEN,
+        f"The backorder is {status.value}, not OPEN.",
+        Subject.BACKORDER,
+        None,
+    )
 
     assert backorder.status is status
     assert order.line(1).quantity_cancelled == 0
@@ -450,8 +702,15 @@ def test_cancelling_a_backorder_that_is_not_open_is_refused(status: BackorderSta
 def test_deleting_a_backorder_that_is_not_open_is_refused(status: BackorderStatus) -> None:
     order, backorder = _with_backorder_in(status)
 
-    with raises_code(ErrorCode.BACKORDER_NOT_OPEN):
+    with raises_code(ErrorCode.BACKORDER_NOT_OPEN) as caught:
         order.delete_backorder(7)
+
+    assert facts(caught.value) == (
+        ErrorCode.BACKORDER_NOT_OPEN,
+        f"The backorder is {status.value}, not OPEN.",
+        Subject.BACKORDER,
+        None,
+    )
 
     assert order.backorders == [backorder]
     assert order.changes == []
@@ -460,10 +719,15 @@ def test_deleting_a_backorder_that_is_not_open_is_refused(status: BackorderStatu
 def test_cancelling_or_deleting_an_unknown_backorder_is_not_found() -> None:
     order, _ = _with_backorder_in(BackorderStatus.OPEN)
 
-    with raises_code(ErrorCode.NOT_FOUND):
+    with raises_code(ErrorCode.NOT_FOUND) as cancelling:
         order.cancel_backorder(8, None)
-    with raises_code(ErrorCode.NOT_FOUND):
+    with raises_code(ErrorCode.NOT_FOUND) as deleting:
         order.delete_backorder(8)
+
+    not_found = (ErrorCode.NOT_FOUND, "Backorder not found.", Subject.BACKORDER, None)
+    assert facts(cancelling.value) == not_found
+    assert facts(deleting.value) == not_found
+    assert [b.id for b in order.backorders] == [7]
 
 
 # -- removing allocation lines --------------------------------------------------------------
@@ -512,39 +776,61 @@ def test_removing_a_packed_allocation_line_is_refused_and_nothing_is_removed() -
     with raises_code(ErrorCode.ALLOCATION_PACKED) as caught:
         order.remove_allocations([unpacked.id, packed.id])
 
-    assert (caught.value.subject, caught.value.index) == (Subject.ALLOCATION, 1)
+    assert facts(caught.value) == (
+        ErrorCode.ALLOCATION_PACKED,
+        "An allocation line with packed quantity cannot be removed.",
+        Subject.ALLOCATION,
+        1,
+    )
     assert order.allocations == [packed, unpacked]
     assert order.changes == []
 
 
-def test_removing_a_partly_packed_allocation_line_is_refused() -> None:
+def test_removing_an_allocation_line_with_even_one_unit_packed_is_refused() -> None:
     order = make_order(make_line(1, 10))
-    order.allocations.append(AllocationLine(5, 1, 1, 10, 100, quantity=10, quantity_packed=3))
+    order.allocations.append(AllocationLine(5, 1, 1, 10, 100, quantity=10, quantity_packed=1))
 
-    with raises_code(ErrorCode.ALLOCATION_PACKED):
+    with raises_code(ErrorCode.ALLOCATION_PACKED) as caught:
         order.remove_allocations([5])
 
+    assert (caught.value.subject, caught.value.index) == (Subject.ALLOCATION, 0)
     assert [a.id for a in order.allocations] == [5]
 
 
-def test_naming_the_same_allocation_line_twice_is_removed_once_or_refused_not_a_crash() -> None:
-    # SPEC 6: domain failures are payload errors, never an unexpected failure (a 500).
+def test_removing_an_allocation_line_that_is_gone_is_not_found_at_its_position() -> None:
     order = make_order(make_line(1, 10))
     allocate(order, Ids(), {BRASS: 10})
     (allocation,) = order.allocations
     assert allocation.id is not None
     order.changes.clear()
 
-    try:
-        removed = order.remove_allocations([allocation.id, allocation.id])
-    except DomainError:
-        assert order.allocations == [allocation]
-        assert order.changes == []
-    else:
-        # Released once: the stock handed back to the balance is summed over `removed`.
-        assert removed == [allocation]
-        assert order.allocations == []
-        assert described(order.changes) == [("Deleted", "AllocationLine")]
+    with pytest.raises(DomainError) as caught:
+        order.remove_allocations([allocation.id, 999])
+
+    assert facts(caught.value) == (
+        ErrorCode.NOT_FOUND,
+        "Allocation line not found.",
+        Subject.ALLOCATION,
+        1,
+    )
+    assert order.allocations == [allocation]
+    assert order.changes == []
+
+
+def test_naming_the_same_allocation_line_twice_removes_it_once() -> None:
+    # Released once: the stock handed back to the balance is summed over `removed`, so a
+    # line counted twice would hand back its quantity twice.
+    order = make_order(make_line(1, 10))
+    allocate(order, Ids(), {BRASS: 10})
+    (allocation,) = order.allocations
+    assert allocation.id is not None
+    order.changes.clear()
+
+    removed = order.remove_allocations([allocation.id, allocation.id])
+
+    assert removed == [allocation]
+    assert order.allocations == []
+    assert [(type(c), c.obj) for c in order.changes] == [(Deleted, allocation)]
 
 
 # -- packing --------------------------------------------------------------------------------
@@ -592,8 +878,15 @@ def test_a_second_pack_packs_only_what_was_allocated_since() -> None:
 def test_packing_an_order_with_no_allocations_is_nothing_to_pack() -> None:
     order = make_order(make_line(1, 10))
 
-    with raises_code(ErrorCode.NOTHING_TO_PACK):
+    with raises_code(ErrorCode.NOTHING_TO_PACK) as caught:
         order.pack()
+
+    assert facts(caught.value) == (
+        ErrorCode.NOTHING_TO_PACK,
+        "The order has no allocated quantity left to pack.",
+        Subject.ORDER,
+        None,
+    )
 
     assert order.changes == []
 
@@ -609,6 +902,28 @@ def test_packing_an_order_already_packed_is_nothing_to_pack() -> None:
 
     assert order.changes == []
     assert order.packed(1) == 10
+
+
+def test_an_allocation_line_of_a_single_unit_is_packed() -> None:
+    order = make_order(make_line(1, 5))
+    order.record_allocation([plan(1, 4, (1, 1))])
+
+    packed = order.pack()
+
+    assert [(p.line_id, p.quantity) for p in packed] == [(1, 1)]
+    assert [(a.quantity, a.quantity_packed) for a in order.allocations] == [(1, 1)]
+
+
+def test_a_line_not_yet_saved_gets_no_packed_line() -> None:
+    order = make_order(make_line(1, 10))
+    order.record_allocation([plan(1, 0, (1, 10))])
+    order.add_line(SCREW, False, 3)  # no id until the repository inserts it
+    order.changes.clear()
+
+    packed = order.pack()
+
+    assert [(p.line_id, p.quantity) for p in packed] == [(1, 10)]
+    assert described(order.changes) == [("Updated", "AllocationLine"), ("Inserted", "PackedLine")]
 
 
 # -- demand -----------------------------------------------------------------------------------
@@ -647,6 +962,26 @@ def test_lines_fully_allocated_and_lines_not_yet_saved_are_not_in_demand() -> No
     assert order.demand() == []
 
 
+def test_a_lines_figures_count_every_allocation_line_and_only_open_backorders_remaining() -> None:
+    allocations = [
+        AllocationLine(1, 1, 1, 10, 100, quantity=5, quantity_packed=5),
+        AllocationLine(2, 1, 2, 20, 200, quantity=3),
+    ]
+    backorders = [
+        Backorder(3, 1, 6, quantity_allocated=2),
+        Backorder(4, 1, 3, quantity_allocated=3, status=BackorderStatus.ALLOCATED),
+        Backorder(5, 1, 9, quantity_allocated=2, status=BackorderStatus.CANCELLED),
+    ]
+
+    assert quantity_allocated(allocations) == 8
+    assert quantity_packed(allocations) == 5
+    assert quantity_backordered(backorders) == 4
+
+
+def test_a_line_with_no_allocation_lines_or_backorders_has_figures_of_zero() -> None:
+    assert (quantity_allocated([]), quantity_packed([]), quantity_backordered([])) == (0, 0, 0)
+
+
 # -- status ------------------------------------------------------------------------------------
 
 
@@ -657,6 +992,13 @@ def test_an_order_with_nothing_allocated_is_open() -> None:
 def test_an_order_with_some_allocated_is_partially_allocated() -> None:
     order = make_order(make_line(1, 10), make_line(2, 5, SCREW))
     allocate(order, Ids(), {BRASS: 10})
+
+    assert order.status() is OrderStatus.PARTIALLY_ALLOCATED
+
+
+def test_an_order_with_a_single_unit_allocated_is_partially_allocated() -> None:
+    order = make_order(make_line(1, 10))
+    order.record_allocation([plan(1, 9, (1, 1))])
 
     assert order.status() is OrderStatus.PARTIALLY_ALLOCATED
 
@@ -686,6 +1028,14 @@ def test_an_order_with_some_packed_is_partially_packed() -> None:
     allocate(order, ids, {BRASS: 10})
     order.pack()
     allocate(order, ids, {SCREW: 5})
+
+    assert order.status() is OrderStatus.PARTIALLY_PACKED
+
+
+def test_an_order_with_a_single_unit_packed_is_partially_packed() -> None:
+    order = make_order(make_line(1, 10))
+    order.record_allocation([plan(1, 9, (1, 1))])
+    order.pack()
 
     assert order.status() is OrderStatus.PARTIALLY_PACKED
 

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
+from itertools import combinations
 
 import pytest
 from hypothesis import given, settings
@@ -229,6 +230,67 @@ def test_every_strategy_ends_with_the_balance_id_as_tie_break(
     assert [balance for balance, _ in taken(plan)] == [1, 2, 5, 7, 9]
 
 
+# -- every criterion of every key, in its place ----------------------------------------------
+
+# Each strategy's sort key, most significant criterion first. SPEC section 4 gives FEFO's
+# whole key, the first criterion of FIFO and LOCATION, and the balance id last in each; the
+# middle of FIFO's and LOCATION's keys is the planner's own choice, held here so that it
+# only changes on purpose.
+KEYS: dict[AllocationStrategy, tuple[str, ...]] = {
+    AllocationStrategy.FEFO: (
+        "has an expiry",
+        "earliest expiry",
+        "earliest receipt",
+        "lowest pick sequence",
+        "lowest balance id",
+    ),
+    AllocationStrategy.FIFO: ("earliest receipt", "lowest pick sequence", "lowest balance id"),
+    AllocationStrategy.LOCATION: ("lowest pick sequence", "earliest receipt", "lowest balance id"),
+}
+
+
+def rivals(earlier: str, later: str) -> tuple[StockCandidate, StockCandidate]:
+    """Two balances of 5: the first better on the `earlier` criterion, the second better on
+    the `later` one and on its lower balance id, and the two equal on every other criterion.
+
+    Only a key that compares `earlier` before `later` (and before the balance id) takes the
+    first; dropping `earlier`, or moving it behind `later`, takes the second.
+    """
+
+    def balance(balance_id: int, better_on: str) -> StockCandidate:
+        # A lot without expiry is "better" on the expiry date (it sorts as the earliest
+        # instant), so it only loses when "has an expiry" is compared first.
+        no_expiry = earlier == "has an expiry" and better_on != "has an expiry"
+        return candidate(
+            balance_id,
+            5,
+            received=0 if better_on == "earliest receipt" else 1,
+            expires=None if no_expiry else 5 if better_on == "earliest expiry" else 9,
+            pick_sequence=0 if better_on == "lowest pick sequence" else 1,
+        )
+
+    return balance(2, earlier), balance(1, later)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "earlier", "later"),
+    [
+        (strategy, earlier, later)
+        for strategy, key in KEYS.items()
+        for earlier, later in combinations(key, 2)
+    ],
+)
+def test_a_balance_better_on_an_earlier_criterion_is_taken_before_one_better_on_a_later(
+    strategy: AllocationStrategy, earlier: str, later: str
+) -> None:
+    better, rival = rivals(earlier, later)
+
+    # The rival comes first, so a key that cannot tell them apart keeps it first.
+    plan = only_plan([line(1, 5)], [rival, better], strategy)
+
+    assert taken(plan) == [(better.balance_id, 5)]
+
+
 # -- quantities ---------------------------------------------------------------------------
 
 
@@ -394,8 +456,7 @@ property_settings = settings(max_examples=200, deadline=None)
 
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
-# The order SPEC section 4 gives for each strategy, written out independently of the planner.
-# Where SPEC names only the first criterion (FIFO, LOCATION) the key holds just that much.
+# Each strategy's whole order (KEYS above), written out independently of the planner.
 SPEC_ORDER: dict[AllocationStrategy, Callable[[StockCandidate], tuple[object, ...]]] = {
     AllocationStrategy.FEFO: lambda c: (
         c.expires_at is None,
@@ -404,8 +465,8 @@ SPEC_ORDER: dict[AllocationStrategy, Callable[[StockCandidate], tuple[object, ..
         c.pick_sequence,
         c.balance_id,
     ),
-    AllocationStrategy.FIFO: lambda c: (c.received_at,),
-    AllocationStrategy.LOCATION: lambda c: (c.pick_sequence,),
+    AllocationStrategy.FIFO: lambda c: (c.received_at, c.pick_sequence, c.balance_id),
+    AllocationStrategy.LOCATION: lambda c: (c.pick_sequence, c.received_at, c.balance_id),
 }
 
 
