@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from db.database import Database, Session
 from db.repositories import SqlUnitOfWork
+from resolvers.access import OPEN, Credential
 from resolvers.graph import Graph
 from resolvers.loaders import Loaders
 
@@ -21,6 +22,7 @@ class Context:
     database: Database
     request: Request | None = None
     response: Response | None = None
+    credential: Credential = OPEN  # who the request acts as (the HTTP edge says)
     session: Session = field(init=False)
     graph: Graph = field(init=False)
     _unit_of_work: SqlUnitOfWork | None = field(init=False, default=None)
@@ -31,7 +33,7 @@ class Context:
 
     def unit_of_work(self) -> SqlUnitOfWork:
         """A unit of work on the request's connection (the use cases' factory)."""
-        self._unit_of_work = SqlUnitOfWork(self.session)
+        self._unit_of_work = SqlUnitOfWork(self.session, self.credential.actor)
         return self._unit_of_work
 
     def after_change(self) -> Graph:
