@@ -12,7 +12,7 @@ import strawberry
 
 from resolvers.context import Info
 from resolvers.errors import INDEX, VERSION_PATH, errors_in_payload, require_pk, user_error
-from resolvers.graph import Graph
+from resolvers.graph import Graph, global_id
 from resolvers.selection import Wanted, wanted
 from schema.enums import AllocationStrategy
 from schema.inputs import (
@@ -31,7 +31,7 @@ from schema.payloads import (
     RemoveAllocationLinesPayload,
     SalesOrderPayload,
 )
-from schema.types import SalesOrder
+from schema.types import Backorder, SalesOrder, SalesOrderLine
 from services import catalog, orders
 from services.domain.errors import DomainError, Subject
 
@@ -50,9 +50,12 @@ async def _order(graph: Graph, order_id: int, below: Wanted) -> SalesOrder | Non
     return order
 
 
-async def _order_payload(info: Info, order_id: int) -> SalesOrderPayload:
+async def _order_payload(
+    info: Info, order_id: int, deleted: strawberry.ID | None = None
+) -> SalesOrderPayload:
     return SalesOrderPayload(
-        sales_order=await _order(info.context.after_change(), order_id, wanted(info))
+        sales_order=await _order(info.context.after_change(), order_id, wanted(info)),
+        deleted_id=deleted,
     )
 
 
@@ -156,11 +159,11 @@ async def update_sales_order_line(
 async def delete_sales_order_line(
     info: Info, id: strawberry.ID, expected_version: int | None = None
 ) -> SalesOrderPayload:
+    line_id = require_pk(id, "SalesOrderLine", Subject.LINE)
     order_id = await orders.delete_sales_order_line(
-        info.context.unit_of_work, require_pk(id, "SalesOrderLine", Subject.LINE),
-        expected_version,
-    )  # fmt: skip
-    return await _order_payload(info, order_id)
+        info.context.unit_of_work, line_id, expected_version
+    )
+    return await _order_payload(info, order_id, global_id(SalesOrderLine, line_id))
 
 
 @errors_in_payload(AllocateOrderPayload, ORDER_PATHS)
@@ -227,13 +230,20 @@ def _pk_or_none(global_id: str, type_name: str) -> int | None:
         return None
 
 
-async def _backorder_payload(info: Info, backorder_id: int, order_id: int) -> BackorderPayload:
+async def _backorder_payload(
+    info: Info, backorder_id: int, order_id: int, *, deleted: bool
+) -> BackorderPayload:
     graph, below = info.context.after_change(), wanted(info)
-    backorder = await graph.by_id(  # empty once deleted
+    if deleted:
+        return BackorderPayload(
+            sales_order=await _order(graph, order_id, below),
+            deleted_id=global_id(Backorder, backorder_id),
+        )
+    backorder = await graph.by_id(
         graph.loaders.backorder_by_id, [backorder_id], graph.backorders, below["backorder"]
     )
     return BackorderPayload(
-        backorder=backorder.get(backorder_id), sales_order=await _order(graph, order_id, below)
+        backorder=backorder[backorder_id], sales_order=await _order(graph, order_id, below)
     )
 
 
@@ -246,7 +256,7 @@ async def cancel_backorder(
     order_id = await orders.cancel_backorder(
         info.context.unit_of_work, backorder_id, reason, expected_version
     )
-    return await _backorder_payload(info, backorder_id, order_id)
+    return await _backorder_payload(info, backorder_id, order_id, deleted=False)
 
 
 @errors_in_payload(BackorderPayload, BACKORDER_PATHS)
@@ -258,4 +268,4 @@ async def delete_backorder(
     order_id = await orders.delete_backorder(
         info.context.unit_of_work, backorder_id, expected_version
     )
-    return await _backorder_payload(info, backorder_id, order_id)
+    return await _backorder_payload(info, backorder_id, order_id, deleted=True)

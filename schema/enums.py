@@ -26,6 +26,8 @@ class ErrorCode(StrEnum):
     VERSION_CONFLICT = "VERSION_CONFLICT"
     # Not the domain's: the database could not be reached; retry shortly.
     UNAVAILABLE = "UNAVAILABLE"
+    # Not the domain's: the credential lacks the scope the operation needs.
+    FORBIDDEN = "FORBIDDEN"
 
 
 strawberry.enum(OrderStatus, description="Derived from the lines' quantities.")

@@ -43,9 +43,16 @@ class AdjustInventoryPayload(Payload):
     adjustment: InventoryAdjustment | None = None
 
 
+DELETED_ID = (
+    "The global id of what this call deleted (deleteSalesOrderLine, deleteBackorder), for a "
+    "client cache to evict; null for every other call."
+)
+
+
 @strawberry.type
 class SalesOrderPayload(Payload):
     sales_order: SalesOrder | None = None
+    deleted_id: strawberry.ID | None = strawberry.field(default=None, description=DELETED_ID)
 
 
 @strawberry.type
@@ -74,6 +81,7 @@ class RemoveAllocationLinesPayload(Payload):
 class BackorderPayload(Payload):
     backorder: Backorder | None = None
     sales_order: SalesOrder | None = None
+    deleted_id: strawberry.ID | None = strawberry.field(default=None, description=DELETED_ID)
 
 
 @strawberry.type

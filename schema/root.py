@@ -18,6 +18,7 @@ from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
 from resolvers import mutations, queries
+from resolvers.access import guard_root_fields
 from schema.cost import cost_limit
 from schema.execution import (
     AllocationSchema,
@@ -91,4 +92,5 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         query=Query, mutation=Mutation, types=list(NODE_TYPES), extensions=extensions
     )
     read_attributes_directly(schema._schema)
+    guard_root_fields(schema._schema)
     return schema
