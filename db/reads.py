@@ -23,6 +23,7 @@ from db.records import (
     LineRecord,
     LocationRecord,
     LotRecord,
+    MovementRecord,
     OrderRecord,
     PackedLineRecord,
 )
@@ -62,6 +63,9 @@ BALANCE = """SELECT id, item_id, lot_id, location_id, on_hand, allocated, versio
 FROM inventory_balances"""
 ADJUSTMENT = """SELECT id, balance_id, quantity, reason, created_at, actor
 FROM inventory_adjustments"""
+MOVEMENT = """SELECT t.id, t.balance_id, t.kind, t.on_hand_delta, t.allocated_delta,
+    t.sales_order_id, t.sales_order_line_id, t.allocation_id, t.allocation_name, t.actor,
+    t.reason, t.request_id, t.created_at FROM movements t"""
 
 ORDERS_BY_ID = f"{ORDER} WHERE id = ANY($1::bigint[])"
 ORDERS_BY_NUMBER = f"{ORDER} WHERE number = ANY($1::text[])"
@@ -84,6 +88,7 @@ LOCATIONS_BY_CODE = f"{LOCATION} WHERE code = ANY($1::text[])"
 BALANCES_BY_ID = f"{BALANCE} WHERE id = ANY($1::bigint[])"
 BALANCES_OF_ITEMS = f"{BALANCE} WHERE item_id = ANY($1::bigint[]) ORDER BY id"
 ADJUSTMENTS_BY_ID = f"{ADJUSTMENT} WHERE id = ANY($1::bigint[])"
+MOVEMENTS_BY_ID = f"{MOVEMENT} WHERE t.id = ANY($1::bigint[])"
 
 
 def allocation_record(*row: Any) -> AllocationRecord:
@@ -199,6 +204,10 @@ async def adjustments_by_id(session: Session, ids: Sequence[int]) -> list[Adjust
     return await _records(session, ADJUSTMENTS_BY_ID, AdjustmentRecord, ids)
 
 
+async def movements_by_id(session: Session, ids: Sequence[int]) -> list[MovementRecord]:
+    return await _records(session, MOVEMENTS_BY_ID, MovementRecord, ids)
+
+
 # -- keyset pages ------------------------------------------------------------------------
 
 
@@ -210,6 +219,7 @@ class PageWindow:
     after: int | None = None
     before: int | None = None
     backwards: bool = False
+    newest_first: bool = False  # the connection's own order: by id, highest first
 
 
 @dataclass(frozen=True)
@@ -245,7 +255,8 @@ async def page(
     filter: Filter,
     window: PageWindow,
 ) -> Page[R]:
-    """One page in id order (keyset: stable under inserts) and the total count.
+    """One page in id order, or newest first (keyset: stable under inserts), and the
+    total count.
 
     `select` selects the rows of `table` (aliased `t`); the statement text depends
     only on which filters are given, so each variant is prepared once per connection.
@@ -253,13 +264,15 @@ async def page(
     where = list(filter.conditions)
     values = list(filter.values)
     total = await session.fetchval(f"SELECT count(*) FROM {table} t {_where(where)}", *values)
-    for bound, op in ((window.after, ">"), (window.before, "<")):
+    after, before = ("<", ">") if window.newest_first else (">", "<")
+    for bound, op in ((window.after, after), (window.before, before)):
         if bound is not None:
             values.append(bound)
             where.append(f"t.id {op} ${len(values)}")
     values.append(window.size + 1)  # one row more than asked tells whether there is more
-    # Going backwards reads the ids just before `before`, newest first, then turns them.
-    order = "t.id DESC" if window.backwards else "t.id"
+    # Going backwards reads the rows just before `before` the other way round, then
+    # turns them.
+    order = "t.id DESC" if window.newest_first != window.backwards else "t.id"
     rows = await session.fetch(
         f"{select} {_where(where)} ORDER BY {order} LIMIT ${len(values)}", *values
     )
@@ -317,6 +330,44 @@ def balance_filter(sku: str | None, location_code: str | None, in_stock_only: bo
     if in_stock_only:
         return Filter((*found.conditions, "t.on_hand > 0"), found.values)
     return found
+
+
+def movement_filter(
+    sku: str | None,
+    lot_number: str | None,
+    location_code: str | None,
+    sales_order_id: int | None,
+    kind: str | None,
+) -> Filter:
+    return (
+        Filter()
+        .when(
+            sku,
+            "t.balance_id IN (SELECT b.id FROM inventory_balances b JOIN items i"
+            " ON i.id = b.item_id WHERE i.sku = $?)",
+        )
+        .when(
+            lot_number,
+            "t.balance_id IN (SELECT b.id FROM inventory_balances b JOIN lots l"
+            " ON l.id = b.lot_id WHERE l.lot_number = $?)",
+        )
+        .when(
+            location_code,
+            "t.balance_id IN (SELECT b.id FROM inventory_balances b JOIN locations l"
+            " ON l.id = b.location_id WHERE l.code = $?)",
+        )
+        .when(sales_order_id, "t.sales_order_id = $?")
+        .when(kind, "t.kind = $?")
+    )
+
+
+async def movements_page(
+    session: Session, filter: Filter, window: PageWindow
+) -> Page[MovementRecord]:
+    return await page(
+        session, select=MOVEMENT, table="movements", make=MovementRecord, filter=filter,
+        window=window,
+    )  # fmt: skip
 
 
 async def orders_page(session: Session, filter: Filter, window: PageWindow) -> Page[OrderRecord]:

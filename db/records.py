@@ -122,6 +122,23 @@ class AdjustmentRecord:
     actor: str
 
 
+@dataclass(frozen=True, slots=True)
+class MovementRecord:
+    id: int
+    balance_id: int
+    kind: str
+    on_hand_delta: int
+    allocated_delta: int
+    sales_order_id: int | None
+    sales_order_line_id: int | None  # None once the line is deleted
+    allocation_id: int | None  # None once the allocation line is deleted
+    allocation_name: str | None
+    actor: str
+    reason: str | None
+    request_id: str | None
+    created_at: datetime
+
+
 @dataclass(frozen=True)
 class OrderTree:
     """One order with everything of it that a unit of work loads and writes: a payload

@@ -10,7 +10,7 @@ shows it without reading it again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import TracebackType
@@ -45,6 +45,7 @@ from services.domain.order import (
     PackedLine,
     SalesOrder,
     Updated,
+    allocation_name,
 )
 from services.domain.planner import StockCandidate
 from services.ports import CatalogItem, ConcurrentChange
@@ -131,39 +132,70 @@ ON CONFLICT (lot_id, location_id) DO NOTHING"""
 ADJUST = """UPDATE inventory_balances SET on_hand = on_hand + $3, version = version + 1
 WHERE lot_id = $1 AND location_id = $2 AND on_hand + $3 >= allocated
 RETURNING id, item_id, lot_id, location_id, on_hand, allocated, version"""
-RECORD_ADJUSTMENT = """INSERT INTO inventory_adjustments (balance_id, quantity, reason, actor)
-VALUES ($1, $2, $3, $4) RETURNING id, balance_id, quantity, reason, created_at, actor"""
+# The adjustment and its movement (a receipt or a write-off) in one statement.
+RECORD_ADJUSTMENT = """WITH adjustment AS (
+    INSERT INTO inventory_adjustments (balance_id, quantity, reason, actor)
+    VALUES ($1, $2, $3, $4) RETURNING id, balance_id, quantity, reason, created_at, actor
+), recorded AS (
+    INSERT INTO movements (balance_id, kind, on_hand_delta, allocated_delta, actor, reason,
+        request_id)
+    SELECT balance_id, CASE WHEN quantity > 0 THEN 'RECEIPT' ELSE 'WRITE_OFF' END, quantity, 0,
+        actor, NULLIF(reason, ''), $5
+    FROM adjustment
+)
+SELECT * FROM adjustment"""
 
 # One statement per batch of balance changes. Rows are locked in id order first,
 # so two transactions touching the same balances never deadlock; the guard is
 # re-checked on the newest row version after any wait (READ COMMITTED).
-_BALANCE_CHANGE = """
-WITH wanted AS (
-    SELECT unnest($1::bigint[]) AS id, unnest($2::int[]) AS qty
+# One statement per stock change of a unit of work: the balances it touches change in one
+# guarded update, and each allocation line moved is a movement of the ledger, in the same
+# statement (so the ledger costs no round trip). The balances are locked in id order
+# first, so two transactions touching the same ones never deadlock; the guard is checked
+# again on the newest row version after any wait (READ COMMITTED).
+_STOCK_CHANGE = """
+WITH moved AS (
+    SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[], $5::text[])
+        AS m(balance_id, qty, line_id, allocation_id, allocation_name)
+), wanted AS (
+    SELECT balance_id AS id, sum(qty)::int AS qty FROM moved GROUP BY balance_id
 ), locked AS (
     SELECT b.id FROM inventory_balances b JOIN wanted w ON w.id = b.id
     ORDER BY b.id FOR NO KEY UPDATE OF b
+), changed AS (
+    UPDATE inventory_balances b SET {assignments}, version = b.version + 1
+    FROM wanted w
+    WHERE b.id = w.id AND b.id IN (SELECT id FROM locked) AND {guard}
+    RETURNING b.id
+), recorded AS (
+    INSERT INTO movements (balance_id, kind, on_hand_delta, allocated_delta, sales_order_id,
+        sales_order_line_id, allocation_id, allocation_name, actor, reason, request_id)
+    SELECT m.balance_id, '{kind}', {on_hand}, {allocated}, $6, m.line_id, m.allocation_id,
+        m.allocation_name, $7, $8, $9
+    FROM moved m
 )
-UPDATE inventory_balances b SET {assignments}, version = b.version + 1
-FROM wanted w
-WHERE b.id = w.id AND b.id IN (SELECT id FROM locked) AND {guard}
-RETURNING b.id
+SELECT id FROM changed
 """
-RESERVE = _BALANCE_CHANGE.format(
-    assignments="allocated = b.allocated + w.qty", guard="b.on_hand - b.allocated >= w.qty"
-)
-RELEASE = _BALANCE_CHANGE.format(
-    assignments="allocated = b.allocated - w.qty", guard="b.allocated >= w.qty"
-)
-SHIP = _BALANCE_CHANGE.format(
+RESERVE = _STOCK_CHANGE.format(
+    assignments="allocated = b.allocated + w.qty", guard="b.on_hand - b.allocated >= w.qty",
+    kind="ALLOCATE", on_hand="0", allocated="m.qty",
+)  # fmt: skip
+RELEASE = _STOCK_CHANGE.format(
+    assignments="allocated = b.allocated - w.qty", guard="b.allocated >= w.qty",
+    kind="DEALLOCATE", on_hand="0", allocated="-m.qty",
+)  # fmt: skip
+SHIP = _STOCK_CHANGE.format(
     assignments="on_hand = b.on_hand - w.qty, allocated = b.allocated - w.qty",
-    guard="b.allocated >= w.qty",
-)
+    guard="b.allocated >= w.qty", kind="PACK", on_hand="-m.qty", allocated="-m.qty",
+)  # fmt: skip
 
 
 class SqlStock:
-    def __init__(self, session: Session, written: Written, actor: str) -> None:
+    def __init__(
+        self, session: Session, written: Written, actor: str, request_id: str | None
+    ) -> None:
         self.session, self.written, self.actor = session, written, actor
+        self.request_id = request_id
 
     async def candidates(self, item_ids: Collection[int]) -> list[StockCandidate]:
         if not item_ids:
@@ -205,28 +237,49 @@ class SqlStock:
 
     async def record_adjustment(self, balance_id: int, quantity: int, reason: str) -> int:
         row = await self.session.fetchrow(
-            RECORD_ADJUSTMENT, balance_id, quantity, reason, self.actor
+            RECORD_ADJUSTMENT, balance_id, quantity, reason, self.actor, self.request_id
         )
         assert row is not None
         adjustment = AdjustmentRecord(*row)
         self.written.adjustments.append(adjustment)
         return adjustment.id
 
-    async def _change(self, statement: str, quantities: Mapping[int, int]) -> None:
-        if not quantities:
+    async def _change(
+        self,
+        statement: str,
+        order_id: int,
+        allocations: Sequence[AllocationLine],
+        reason: str | None = None,
+        *,
+        named: bool = True,
+    ) -> None:
+        """Change the balances of these allocation lines by their quantities, and record
+        one movement each; `named` is False for lines deleted in this transaction (the
+        movement keeps their name, not a reference)."""
+        if not allocations:
             return
-        changed = await self.session.fetch(statement, list(quantities), list(quantities.values()))
-        if len(changed) != len(quantities):
+        changed = await self.session.fetch(
+            statement,
+            [a.balance_id for a in allocations],
+            [a.quantity for a in allocations],
+            [a.line_id for a in allocations],
+            [_id(a) if named else None for a in allocations],
+            [allocation_name(_id(a)) for a in allocations],
+            order_id, self.actor, reason, self.request_id,
+        )  # fmt: skip
+        if len(changed) != len({a.balance_id for a in allocations}):
             raise ConcurrentChange("a balance no longer has what the plan relied on")
 
-    async def reserve(self, quantities: Mapping[int, int]) -> None:
-        await self._change(RESERVE, quantities)
+    async def reserve(self, order_id: int, allocations: Sequence[AllocationLine]) -> None:
+        await self._change(RESERVE, order_id, allocations)
 
-    async def release(self, quantities: Mapping[int, int]) -> None:
-        await self._change(RELEASE, quantities)
+    async def release(
+        self, order_id: int, allocations: Sequence[AllocationLine], reason: str | None
+    ) -> None:
+        await self._change(RELEASE, order_id, allocations, reason, named=False)
 
-    async def ship(self, quantities: Mapping[int, int]) -> None:
-        await self._change(SHIP, quantities)
+    async def ship(self, order_id: int, allocations: Sequence[AllocationLine]) -> None:
+        await self._change(SHIP, order_id, allocations)
 
 
 # -- orders ------------------------------------------------------------------------------
@@ -579,16 +632,18 @@ class SqlUnitOfWork:
     session of its own and gives it back when it ends. Every row it writes names `actor`.
     """
 
-    def __init__(self, source: Session | Database, actor: str = SYSTEM) -> None:
+    def __init__(
+        self, source: Session | Database, actor: str = SYSTEM, request_id: str | None = None
+    ) -> None:
         self._source = source
-        self.actor = actor
+        self.actor, self.request_id = actor, request_id
         self.written = Written()
 
     async def __aenter__(self) -> Self:
         self.session = self._source if isinstance(self._source, Session) else self._source.session()
         self.written = Written()
         self.catalog = SqlCatalog(self.session, self.written)
-        self.stock = SqlStock(self.session, self.written, self.actor)
+        self.stock = SqlStock(self.session, self.written, self.actor, self.request_id)
         self.orders = SqlOrders(self.session, self.written, self.actor)
         self._committed = False
         try:

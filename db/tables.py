@@ -221,6 +221,55 @@ class PackedLineAllocation(Base):
     quantity: Mapped[int] = mapped_column(Integer)
 
 
+class Movement(Base):
+    """One change to a balance's on hand or allocated, written in the same transaction.
+    Append-only: a trigger (migration 0004) refuses UPDATE and DELETE, but for the
+    foreign keys' own SET NULL when a line or allocation line is deleted."""
+
+    __tablename__ = "movements"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('OPENING', 'RECEIPT', 'WRITE_OFF', 'ALLOCATE', 'DEALLOCATE', 'PACK')",
+            name="kind_known",
+        ),
+        CheckConstraint(
+            "on_hand_delta <> 0 OR allocated_delta <> 0 OR kind = 'OPENING'", name="moves_stock"
+        ),
+    )
+    id: Mapped[int] = _id()
+    balance_id: Mapped[int] = mapped_column(ForeignKey("inventory_balances.id"), index=True)
+    kind: Mapped[str] = mapped_column(Text)
+    on_hand_delta: Mapped[int] = mapped_column(Integer)
+    allocated_delta: Mapped[int] = mapped_column(Integer)
+    sales_order_id: Mapped[int | None] = mapped_column(ForeignKey("sales_orders.id"), index=True)
+    sales_order_line_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sales_order_lines.id", ondelete="SET NULL"), index=True
+    )
+    allocation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("allocations.id", ondelete="SET NULL"), index=True
+    )
+    allocation_name: Mapped[str | None] = mapped_column(Text)  # kept after it is deleted
+    actor: Mapped[str] = _actor()
+    reason: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(Text)  # None for OPENING
+    created_at: Mapped[datetime] = _now()
+
+
+class IdempotencyKey(Base):
+    """A mutation request sent with an Idempotency-Key: its outcome, kept so that a
+    repeat gets it again; it commits with the change it made."""
+
+    __tablename__ = "idempotency_keys"
+    owner: Mapped[str] = mapped_column(Text, primary_key=True)  # the credential's owner
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    request_digest: Mapped[bytes] = mapped_column(LargeBinary)  # query, operation, variables
+    status: Mapped[int | None] = mapped_column(Integer)  # HTTP status of the outcome
+    media_type: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class ApiKey(Base):
     """A partner's credential. Only a hash of its secret is kept; its prefix (in the
     secret too) finds it and names it in logs. Revoked keys stay, so that a name is

@@ -62,7 +62,7 @@ OPEN = Credential(ANONYMOUS, ALL_SCOPES, f"open:{ANONYMOUS}")  # no credential, 
 # otherwise (require_scopes), so no operation can be added without a scope.
 
 READ_ORDERS = ("salesOrder", "salesOrders", "backorders")
-READ_INVENTORY = ("item", "items", "location", "inventory")
+READ_INVENTORY = ("item", "items", "location", "inventory", "movements")
 QUERY_SCOPES: dict[str, Scope | None] = {
     **dict.fromkeys(READ_ORDERS, Scope.ORDERS_READ),
     **dict.fromkeys(READ_INVENTORY, Scope.INVENTORY_READ),
@@ -88,7 +88,7 @@ NODE_SCOPES: dict[str, Scope] = {
         Scope.ORDERS_READ,
     ),
     **dict.fromkeys(
-        ("Item", "Lot", "Location", "InventoryBalance", "InventoryAdjustment"),
+        ("Item", "Lot", "Location", "InventoryBalance", "InventoryAdjustment", "Movement"),
         Scope.INVENTORY_READ,
     ),
 }

@@ -23,6 +23,7 @@ class Context:
     request: Request | None = None
     response: Response | None = None
     credential: Credential = OPEN  # who the request acts as (the HTTP edge says)
+    request_id: str | None = None  # X-Request-Id: kept with the request's movements
     session: Session = field(init=False)
     graph: Graph = field(init=False)
     _unit_of_work: SqlUnitOfWork | None = field(init=False, default=None)
@@ -33,7 +34,7 @@ class Context:
 
     def unit_of_work(self) -> SqlUnitOfWork:
         """A unit of work on the request's connection (the use cases' factory)."""
-        self._unit_of_work = SqlUnitOfWork(self.session, self.credential.actor)
+        self._unit_of_work = SqlUnitOfWork(self.session, self.credential.actor, self.request_id)
         return self._unit_of_work
 
     def after_change(self) -> Graph:

@@ -22,13 +22,14 @@ from db.records import (
     LineRecord,
     LocationRecord,
     LotRecord,
+    MovementRecord,
     OrderRecord,
     PackedLineRecord,
 )
 from resolvers.ids import to_global_id
 from resolvers.loaders import Loader, Loaders
 from resolvers.selection import Wanted
-from schema.enums import BackorderStatus, OrderStatus
+from schema.enums import BackorderStatus, MovementKind, OrderStatus
 from schema.types import (
     Allocation,
     Backorder,
@@ -37,12 +38,19 @@ from schema.types import (
     Item,
     Location,
     Lot,
+    Movement,
     Node,
     PackedLine,
     SalesOrder,
     SalesOrderLine,
 )
-from services.domain.order import quantity_allocated, quantity_backordered, quantity_packed
+from services.domain.order import (
+    allocation_name,
+    backorder_name,
+    quantity_allocated,
+    quantity_backordered,
+    quantity_packed,
+)
 
 Q = TypeVar("Q")
 R = TypeVar("R")
@@ -211,7 +219,7 @@ class Graph:
             Allocation(
                 id=global_id(Allocation, r.id), quantity=r.quantity,
                 quantity_packed=r.quantity_packed, created_at=r.created_at, actor=r.actor,
-                name=f"AL-{r.id:06d}",
+                name=allocation_name(r.id),
             )
             for r in records
         ]  # fmt: skip
@@ -254,7 +262,7 @@ class Graph:
                 quantity_allocated=r.quantity_allocated, status=BackorderStatus(r.status),
                 cancel_reason=r.cancel_reason, cancelled_by=r.cancelled_by,
                 created_at=r.created_at, updated_at=r.updated_at,
-                name=f"BO-{r.id:06d}", quantity_remaining=r.quantity - r.quantity_allocated,
+                name=backorder_name(r.id), quantity_remaining=r.quantity - r.quantity_allocated,
             )
             for r in records
         ]  # fmt: skip
@@ -407,6 +415,52 @@ class Graph:
                     adjustment.balance = balance
         return adjustments
 
+    async def _optional_parents(
+        self,
+        loader: Loader[int, R, R | None],
+        keys: Sequence[int | None],
+        build: Build[R, T],
+        wanted: Wanted,
+    ) -> list[T | None]:
+        """As _parents, for a key that may be None (a deleted row's)."""
+        given = [key for key in keys if key is not None]
+        built = dict(zip(given, await self._parents(loader, given, build, wanted), strict=True))
+        return [built[key] if key is not None else None for key in keys]
+
+    async def movements(self, records: Sequence[MovementRecord], wanted: Wanted) -> list[Movement]:
+        movements = [
+            Movement(
+                id=global_id(Movement, r.id), kind=MovementKind(r.kind),
+                on_hand_delta=r.on_hand_delta, allocated_delta=r.allocated_delta,
+                allocation_name=r.allocation_name, actor=r.actor, reason=r.reason,
+                request_id=r.request_id, created_at=r.created_at,
+            )
+            for r in records
+        ]  # fmt: skip
+        loaders = self.loaders
+        if "balance" in wanted:
+            balances = await self._parents(
+                loaders.balance_by_id, [r.balance_id for r in records], self.balances,
+                wanted["balance"],
+            )  # fmt: skip
+            for movement, balance in zip(movements, balances, strict=True):
+                movement.balance = balance
+        if "salesOrderLine" in wanted:
+            lines = await self._optional_parents(
+                loaders.line_by_id, [r.sales_order_line_id for r in records], self.lines,
+                wanted["salesOrderLine"],
+            )  # fmt: skip
+            for movement, line in zip(movements, lines, strict=True):
+                movement.sales_order_line = line
+        if "allocation" in wanted:
+            allocations = await self._optional_parents(
+                loaders.allocation_by_id, [r.allocation_id for r in records],
+                self.allocations, wanted["allocation"],
+            )  # fmt: skip
+            for movement, allocation in zip(movements, allocations, strict=True):
+                movement.allocation = allocation
+        return movements
+
     # -- by global id ------------------------------------------------------------------
 
     def node_kinds(self) -> Mapping[str, NodesById]:
@@ -427,4 +481,5 @@ class Graph:
             Location.__name__: of(loaders.location_by_id, self.locations),
             InventoryBalance.__name__: of(loaders.balance_by_id, self.balances),
             InventoryAdjustment.__name__: of(loaders.adjustment_by_id, self.adjustments),
+            Movement.__name__: of(loaders.movement_by_id, self.movements),
         }

@@ -26,6 +26,7 @@ from db.records import (
     LineRecord,
     LocationRecord,
     LotRecord,
+    MovementRecord,
     OrderRecord,
     PackedLineRecord,
     Written,
@@ -250,6 +251,10 @@ class Loaders:
     @cached_property
     def adjustment_by_id(self) -> ById[AdjustmentRecord]:
         return ById(self.session, reads.adjustments_by_id)
+
+    @cached_property
+    def movement_by_id(self) -> ById[MovementRecord]:
+        return ById(self.session, reads.movements_by_id)
 
     def prime(self, written: Written) -> None:
         """What a unit of work wrote, as its payload will show it. An order's lines,

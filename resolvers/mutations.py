@@ -211,11 +211,15 @@ async def pack_allocated_order(
     RemoveAllocationLinesPayload, {**VERSION_PATH, Subject.ALLOCATION: ("ids", INDEX)}
 )
 async def remove_allocation_lines(
-    info: Info, ids: list[strawberry.ID], expected_version: int | None = None
+    info: Info,
+    ids: list[strawberry.ID],
+    expected_version: int | None = None,
+    reason: str | None = None,
 ) -> RemoveAllocationLinesPayload:
+    """The reason is kept on the ledger's DEALLOCATE movements."""
     pks = [_pk_or_none(i, "Allocation") for i in ids]  # the use case names each bad one
     order_id = await orders.remove_allocation_lines(
-        info.context.unit_of_work, pks, expected_version
+        info.context.unit_of_work, pks, expected_version, reason
     )
     return RemoveAllocationLinesPayload(
         sales_order=await _order(info.context.after_change(), order_id, wanted(info)),

@@ -18,13 +18,14 @@ from resolvers.ids import parse_global_id, pk_of
 from resolvers.loaders import Stored
 from resolvers.selection import Wanted, wanted
 from schema.enums import BackorderStatus
-from schema.inputs import SalesOrderFilter
+from schema.inputs import MovementFilter, SalesOrderFilter
 from schema.payloads import Connection, Edge, PageInfo
 from schema.types import (
     Backorder,
     InventoryBalance,
     Item,
     Location,
+    Movement,
     Node,
     SalesOrder,
 )
@@ -113,7 +114,13 @@ def _cursor_pk(kind: str, cursor: str | None) -> int | None:
 
 
 def _window(
-    kind: str, first: int | None, after: str | None, last: int | None, before: str | None
+    kind: str,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    *,
+    newest_first: bool = False,
 ) -> reads.PageWindow:
     """Relay's arguments as a window: `first` (after `after`) or `last` (before `before`)."""
     if first is not None and last is not None:
@@ -126,6 +133,7 @@ def _window(
         after=_cursor_pk(kind, after),
         before=_cursor_pk(kind, before),
         backwards=last is not None,
+        newest_first=newest_first,
     )
 
 
@@ -233,3 +241,30 @@ async def inventory(
     return await _connection(
         info, kind=InventoryBalance, page=page, build=graph.balances, window=window
     )
+
+
+async def movements(
+    info: Info,
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+    filter: MovementFilter | None = None,
+) -> Connection[Movement]:
+    """The ledger, newest first: every change to the stock, with who and why."""
+    f = filter or MovementFilter()
+    window = _window(Movement.__name__, first, after, last, before, newest_first=True)
+    order_id = pk_of(f.sales_order_id, SalesOrder.__name__) if f.sales_order_id else None
+    if f.sales_order_id is not None and order_id is None:
+        raise _invalid("That is not a sales order's id.")
+    graph = info.context.graph
+    page = await reads.movements_page(
+        info.context.session,
+        reads.movement_filter(
+            f.sku, f.lot_number, f.location_code, order_id, f.kind.value if f.kind else None
+        ),
+        window,
+    )
+    graph.loaders.movement_by_id.remember(page.rows)
+    return await _connection(info, kind=Movement, page=page, build=graph.movements, window=window)

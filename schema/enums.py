@@ -30,6 +30,16 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "FORBIDDEN"
 
 
+@strawberry.enum(description="What moved a balance's stock (SPEC section 8).")
+class MovementKind(StrEnum):
+    OPENING = "OPENING"  # a balance's figures when the ledger began (a migration)
+    RECEIPT = "RECEIPT"  # adjustInventory up
+    WRITE_OFF = "WRITE_OFF"  # adjustInventory down
+    ALLOCATE = "ALLOCATE"
+    DEALLOCATE = "DEALLOCATE"
+    PACK = "PACK"  # on hand and allocated both down by the packed quantity
+
+
 strawberry.enum(OrderStatus, description="Derived from the lines' quantities.")
 strawberry.enum(BackorderStatus)
 strawberry.enum(
@@ -37,4 +47,4 @@ strawberry.enum(
     description="The order in which balances are drawn; id is always the last tie-break.",
 )
 
-__all__ = ["AllocationStrategy", "BackorderStatus", "ErrorCode", "OrderStatus"]
+__all__ = ["AllocationStrategy", "BackorderStatus", "ErrorCode", "MovementKind", "OrderStatus"]

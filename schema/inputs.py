@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from schema.enums import OrderStatus
+from schema.enums import MovementKind, OrderStatus
 
 
 @strawberry.input
@@ -61,3 +61,12 @@ class SalesOrderFilter:
     sku: str | None = strawberry.field(default=None, description="Orders with a line of it.")
     created_after: datetime | None = None
     created_before: datetime | None = None
+
+
+@strawberry.input(description="Movements of balances of this item, lot, location, order, kind.")
+class MovementFilter:
+    sku: str | None = None
+    lot_number: str | None = None
+    location_code: str | None = None
+    sales_order_id: strawberry.ID | None = None
+    kind: MovementKind | None = None

@@ -34,6 +34,7 @@ from schema.types import (
     InventoryBalance,
     Item,
     Location,
+    Movement,
     Node,
     SalesOrder,
 )
@@ -50,6 +51,7 @@ class Query:
     items: Connection[Item] = strawberry.field(resolver=queries.items)
     backorders: Connection[Backorder] = strawberry.field(resolver=queries.backorders)
     inventory: Connection[InventoryBalance] = strawberry.field(resolver=queries.inventory)
+    movements: Connection[Movement] = strawberry.field(resolver=queries.movements)
 
 
 @strawberry.type

@@ -14,7 +14,7 @@ from typing import Any
 
 import strawberry
 
-from schema.enums import BackorderStatus, OrderStatus
+from schema.enums import BackorderStatus, MovementKind, OrderStatus
 
 
 def selected(description: str | None = None) -> Any:  # Any: what a field spec is to mypy
@@ -158,6 +158,29 @@ class SalesOrder(Node):
     packed_lines: list[PackedLine] = selected()
 
 
+@strawberry.type(
+    description="One change to a balance's on hand or allocated, on the append-only ledger: "
+    "for every balance, onHand is the sum of its movements' onHandDelta and allocated the "
+    "sum of their allocatedDelta."
+)
+class Movement(Node):
+    kind: MovementKind
+    on_hand_delta: int
+    allocated_delta: int
+    allocation_name: str | None = strawberry.field(
+        description="The allocation line's name (e.g. AL-000017), kept after it is removed."
+    )
+    actor: str
+    reason: str | None
+    request_id: str | None = strawberry.field(
+        description="The X-Request-Id of the request that made it; null for OPENING."
+    )
+    created_at: datetime
+    balance: InventoryBalance = selected()
+    sales_order_line: SalesOrderLine | None = selected("Null once the line is deleted.")
+    allocation: Allocation | None = selected("Null once the allocation line is removed.")
+
+
 NODE_TYPES = (
     Item,
     Location,
@@ -169,4 +192,5 @@ NODE_TYPES = (
     PackedLine,
     SalesOrderLine,
     SalesOrder,
+    Movement,
 )

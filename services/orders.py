@@ -5,7 +5,6 @@ transaction won a race."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -43,13 +42,6 @@ async def _order(uow: UnitOfWork, order_id: int, expected_version: int | None) -
         raise not_found("Sales order", Subject.ORDER)
     order.check_version(expected_version)
     return order
-
-
-def _by_balance(allocations: Sequence[AllocationLine]) -> dict[int, int]:
-    quantities: dict[int, int] = defaultdict(int)
-    for allocation in allocations:
-        quantities[allocation.balance_id] += allocation.quantity
-    return quantities
 
 
 async def create_sales_order(
@@ -141,7 +133,7 @@ async def allocate_order(
         created = order.record_allocation(plan_allocation(demand, stock, strategy))
         if order.changes:
             await uow.orders.save(order)
-            await uow.stock.reserve(_by_balance(created))
+            await uow.stock.reserve(order.id, created)
             await uow.commit()
         serialized = [line.id for line in order.lines if line.serialized and line.id is not None]
         return AllocationResult(order.id, created, serialized, _skipped(order))
@@ -168,7 +160,7 @@ async def pack_allocated_order(
         order = await _order(uow, order_id, expected_version)
         packed: list[PackedLine] = order.pack()
         await uow.orders.save(order)
-        await uow.stock.ship(_by_balance([a for p in packed for a in p.allocations]))
+        await uow.stock.ship(order.id, [a for p in packed for a in p.allocations])
         await uow.commit()
         return [p.id for p in packed if p.id is not None]
 
@@ -178,8 +170,10 @@ async def remove_allocation_lines(
     uow_factory: UnitOfWorkFactory,
     allocation_ids: Sequence[int | None],
     expected_version: int | None = None,
+    reason: str | None = None,
 ) -> int:
-    """All or nothing; every id must name an allocation line of one and the same order."""
+    """All or nothing; every id must name an allocation line of one and the same order.
+    The reason is kept on the ledger's DEALLOCATE movements."""
     if not allocation_ids:
         raise DomainError(
             ErrorCode.INVALID_INPUT, "Give at least one allocation line id.", Subject.ALLOCATION
@@ -200,7 +194,7 @@ async def remove_allocation_lines(
         order = await _order(uow, next(iter(orders.values())), expected_version)
         removed = order.remove_allocations([i for i in allocation_ids if i is not None])
         await uow.orders.save(order)
-        await uow.stock.release(_by_balance(removed))
+        await uow.stock.release(order.id, removed, reason)
         await uow.commit()
         return order.id
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from services.domain.order import SalesOrder
+from services.domain.order import AllocationLine, SalesOrder
 from services.domain.planner import StockCandidate
 
 
@@ -52,12 +52,21 @@ class StockRepository(Protocol):
         hand below allocated."""
         ...
 
-    async def record_adjustment(self, balance_id: int, quantity: int, reason: str) -> int: ...
-    # Quantities are {balance_id: quantity}. Each raises ConcurrentChange when a
-    # balance no longer has what the plan relied on.
-    async def reserve(self, quantities: Mapping[int, int]) -> None: ...
-    async def release(self, quantities: Mapping[int, int]) -> None: ...
-    async def ship(self, quantities: Mapping[int, int]) -> None: ...
+    async def record_adjustment(self, balance_id: int, quantity: int, reason: str) -> int:
+        """The adjustment, and its receipt or write-off on the ledger."""
+        ...
+
+    # Each changes the balances of the order's allocation lines by their quantities and
+    # puts one movement per allocation line on the ledger (ALLOCATE, DEALLOCATE, PACK).
+    # Each raises ConcurrentChange when a balance no longer has what the plan relied on.
+    async def reserve(self, order_id: int, allocations: Sequence[AllocationLine]) -> None: ...
+    async def release(
+        self, order_id: int, allocations: Sequence[AllocationLine], reason: str | None
+    ) -> None:
+        """For allocation lines that the order's save has just deleted."""
+        ...
+
+    async def ship(self, order_id: int, allocations: Sequence[AllocationLine]) -> None: ...
 
 
 class OrderRepository(Protocol):

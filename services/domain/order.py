@@ -37,6 +37,16 @@ class OrderStatus(StrEnum):
     PACKED = "PACKED"
 
 
+def allocation_name(allocation_id: int) -> str:
+    """How people name an allocation line: AL-000017."""
+    return f"AL-{allocation_id:06d}"
+
+
+def backorder_name(backorder_id: int) -> str:
+    """How people name a backorder: BO-000003."""
+    return f"BO-{backorder_id:06d}"
+
+
 # -- derived quantities: defined here once, used by the aggregate and by the read side ----
 
 

@@ -71,6 +71,7 @@ CALLS: dict[str, Call] = {
     "items": Call(Scope.INVENTORY_READ, "{ items(first: 1) { totalCount } }"),
     "location": Call(Scope.INVENTORY_READ, '{ location(code: "BIN-1") { id } }'),
     "inventory": Call(Scope.INVENTORY_READ, "{ inventory(first: 1) { totalCount } }"),
+    "movements": Call(Scope.INVENTORY_READ, "{ movements(first: 1) { totalCount } }"),
     "createItem": Call(
         Scope.INVENTORY_WRITE,
         f'mutation {{ createItem(input: {{sku: "NEW", name: "New"}}) {{ {ERRORS} }} }}',

@@ -23,8 +23,9 @@ ALLOCATE = """mutation($id: ID!) { allocateOrder(id: $id) {
 
 
 async def _until_up(http: httpx.AsyncClient, server: subprocess.Popen[bytes]) -> None:
-    """Polls /healthz while the server starts (a guard against a hang, not a timing)."""
-    for _ in range(600):
+    """Polls /healthz while the server starts: a guard against a hang (generous, as a
+    machine shared with other test runs may be slow), not a timing."""
+    for _ in range(3000):
         assert server.poll() is None, "the server exited while starting"
         try:
             if (await http.get("/healthz")).status_code == 200:

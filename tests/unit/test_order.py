@@ -21,6 +21,8 @@ from services.domain.order import (
     PackedLine,
     SalesOrder,
     Updated,
+    allocation_name,
+    backorder_name,
     quantity_allocated,
     quantity_backordered,
     quantity_packed,
@@ -1216,3 +1218,8 @@ def test_a_serialized_line_does_not_hold_back_the_order_status() -> None:
     assert order.status() is OrderStatus.ALLOCATED
     order.pack()
     assert order.status() is OrderStatus.PACKED
+
+
+def test_allocation_lines_and_backorders_are_named_from_their_ids() -> None:
+    assert (allocation_name(17), backorder_name(3)) == ("AL-000017", "BO-000003")
+    assert (allocation_name(1234567), backorder_name(0)) == ("AL-1234567", "BO-000000")
