@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from tests.conftest import GraphQLClient
+from tests.ledger import unbalanced
 
 ORDER = """
 fragment Order on SalesOrder {
@@ -114,7 +117,7 @@ async def stock(gql: GraphQLClient, sku: str) -> dict[str, int]:
     return item
 
 
-async def test_the_walkthrough(gql: GraphQLClient) -> None:
+async def test_the_walkthrough(gql: GraphQLClient, engine: AsyncEngine) -> None:
     # 1. Items and stock: B1 received before B2.
     for sku, name in (("BRASS-SCREW", "Brass Screw"), ("SELF-TAP-SCREW", "Self-Tapping Screw")):
         item = await mutate(
@@ -279,6 +282,60 @@ async def test_the_walkthrough(gql: GraphQLClient) -> None:
     assert brass["quantityAllocated"] == 5
     assert [b["status"] for b in brass["backorders"]] == ["CANCELLED"]
     assert brass["quantityBackordered"] == 0
+
+    await the_ledger_accounts_for_every_step(gql, engine)
+
+
+LEDGER = """query($after: String) { movements(first: 100, after: $after) {
+  pageInfo { hasNextPage endCursor }
+  nodes { kind onHandDelta allocatedDelta actor reason requestId allocationName
+          balance { id onHand allocated lot { lotNumber } } } } }"""
+ACTORS = """{ salesOrders(first: 10) { nodes { actor updatedBy
+  allocations { actor } packedLines { actor } backorders { status cancelledBy } } } }"""
+
+
+async def the_ledger_accounts_for_every_step(gql: GraphQLClient, engine: AsyncEngine) -> None:
+    """After the walk-through: what moved each balance, and who changed what."""
+    movements: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = (await gql.data(LEDGER, after=after))["movements"]
+        movements += page["nodes"]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    kinds = [(m["kind"], m["balance"]["lot"]["lotNumber"], m["onHandDelta"], m["allocatedDelta"])
+             for m in reversed(movements)]  # fmt: skip
+    assert kinds[:5] == [
+        ("RECEIPT", "B1", 15, 0), ("RECEIPT", "B2", 20, 0), ("RECEIPT", "S1", 22, 0),
+        ("ALLOCATE", "B1", 0, 15), ("ALLOCATE", "B2", 0, 10),
+    ]  # fmt: skip
+    assert ("WRITE_OFF", "B2", -5, 0) in kinds
+    assert [k for k in kinds if k[0] == "PACK"] == [
+        ("PACK", "B1", -15, -15), ("PACK", "B2", -10, -10), ("PACK", "S1", -22, -22),
+        ("PACK", "S2", -3, -3),
+    ]  # fmt: skip
+    deallocated = [m for m in movements if m["kind"] == "DEALLOCATE"]
+    assert len(deallocated) == 4  # steps 9 and 11, two lines each
+    assert all(m["allocationName"].startswith("AL-") for m in deallocated)
+    # Every balance is the sum of its movements.
+    by_balance: dict[str, list[int]] = {}
+    for m in movements:
+        sums = by_balance.setdefault(m["balance"]["id"], [0, 0, 0, 0])
+        sums[0] += m["onHandDelta"]
+        sums[1] += m["allocatedDelta"]
+        sums[2:] = [m["balance"]["onHand"], m["balance"]["allocated"]]
+    assert all(s[:2] == s[2:] for s in by_balance.values()), by_balance
+    assert await unbalanced(engine) == []
+    # Open mode (the test client sends no credential): the actor of every step.
+    assert {m["actor"] for m in movements} == {"anonymous"}
+    orders = (await gql.data(ACTORS))["salesOrders"]["nodes"]
+    assert {(o["actor"], o["updatedBy"]) for o in orders} == {("anonymous", "anonymous")}
+    assert {a["actor"] for o in orders for a in o["allocations"]} == {"anonymous"}
+    assert {p["actor"] for o in orders for p in o["packedLines"]} == {"anonymous"}
+    assert [
+        b["cancelledBy"] for o in orders for b in o["backorders"] if b["status"] == "CANCELLED"
+    ] == ["anonymous"]
 
 
 async def test_a_deleted_backorder_is_recreated_while_the_line_is_short(

@@ -48,6 +48,7 @@ from db.tables import Base
 from services import catalog, orders
 from services.domain.errors import DomainError
 from services.domain.planner import AllocationStrategy
+from tests.ledger import unbalanced
 from tests.load import checker
 
 T = TypeVar("T")
@@ -714,6 +715,7 @@ class AllocationMachine(RuleBasedStateMachine):
         snapshot = self.run(checker.read_snapshot(self.engine))
         self.model.learn_ids(snapshot)
         assert checker.check(snapshot).violations == []
+        assert self.run(unbalanced(self.engine)) == []  # the ledger equation
         model, database = self.model.view(), database_view(snapshot)
         for kind in model:
             assert database[kind] == model[kind], kind
