@@ -10,6 +10,7 @@ migrations and the tools (db/tables.py, db/engine.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self, TypeVar
@@ -165,7 +166,12 @@ class Session:
             await self.execute("ROLLBACK")
 
     async def close(self) -> None:
-        """Give the connection back; a broken one is closed by the pool."""
+        """Give the connection back, rolling back a transaction left open (a request
+        that failed mid-way); a broken connection is closed by the pool."""
+        if self.in_transaction:
+            self._savepoints = 0
+            with contextlib.suppress(Exception):  # the pool drops a connection that fails
+                await self.execute("ROLLBACK")
         connection, self._connection = self._connection, None
         self._savepoints = 0
         if connection is not None:

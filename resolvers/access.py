@@ -99,10 +99,10 @@ def forbidden(scope: Scope) -> str:
 
 
 class _HasCredential(Protocol):
-    """The request's context, as far as the guard reads it."""
+    """The request's context, as far as the guard uses it."""
 
-    @property
-    def credential(self) -> Credential: ...
+    credential: Credential
+    retryable_refusal: bool
 
 
 class MissingScope(Exception):  # noqa: N818 - a refusal to start, named for what is missing
@@ -136,6 +136,7 @@ def _guarded(field: GraphQLField, scope: Scope | None, refuse: Refuse) -> GraphQ
     ) -> object:
         credential = info.context.credential
         if scope is not None and not credential.may(scope):
+            info.context.retryable_refusal = True  # another credential may be allowed
             return refuse(field, ErrorCode.FORBIDDEN, forbidden(scope), None)
         bad = bad_argument(arguments)
         if bad is not None:

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from db.database import Database, Session
+from db.idempotency import Claim
 from db.repositories import SqlUnitOfWork
 from resolvers.access import OPEN, Credential
 from resolvers.graph import Graph
@@ -24,6 +25,11 @@ class Context:
     response: Response | None = None
     credential: Credential = OPEN  # who the request acts as (the HTTP edge says)
     request_id: str | None = None  # X-Request-Id: kept with the request's movements
+    claim: Claim | None = None  # the idempotency key the request holds (schema/idempotency.py)
+    # Set when the request's mutation changed nothing and might do otherwise if sent
+    # again (FORBIDDEN, UNAVAILABLE, VERSION_CONFLICT after the retries): an idempotency
+    # key does not keep such an outcome.
+    retryable_refusal: bool = False
     session: Session = field(init=False)
     graph: Graph = field(init=False)
     _unit_of_work: SqlUnitOfWork | None = field(init=False, default=None)

@@ -8,12 +8,15 @@ import functools
 from collections.abc import Awaitable, Callable, Mapping
 from typing import ParamSpec, TypeVar
 
+import strawberry
+
 from db.errors import Unavailable
 from resolvers.ids import pk_of
 from schema.enums import ErrorCode
 from schema.errors import UserError
 from schema.payloads import Payload
 from services.domain.errors import DomainError, Subject, not_found
+from services.domain.errors import ErrorCode as DomainCode
 
 INDEX = "<index>"  # in a path template: the position the error carries
 FieldPaths = Mapping[Subject, tuple[str, ...]]
@@ -45,6 +48,13 @@ def unavailable_error(error: Unavailable) -> UserError:
     return UserError(code=ErrorCode.UNAVAILABLE, message=error.message)
 
 
+def _retryable(resolver_arguments: Mapping[str, object]) -> None:
+    """Mark the request's outcome as one an idempotency key does not keep."""
+    info = resolver_arguments["info"]
+    assert isinstance(info, strawberry.Info)
+    info.context.retryable_refusal = True
+
+
 def require_pk(global_id: str, type_name: str, subject: Subject) -> int:
     """The pk of an id naming a type_name; NOT_FOUND (about subject) for anything else."""
     pk = pk_of(global_id, type_name)
@@ -70,8 +80,11 @@ def errors_in_payload(
             try:
                 return await resolver(*args, **kwargs)
             except DomainError as error:
+                if error.code is DomainCode.VERSION_CONFLICT and error.subject is None:
+                    _retryable(kwargs)  # the server's own retries ran out
                 return payload(errors=[user_error(error, paths)])
             except Unavailable as error:
+                _retryable(kwargs)
                 return payload(errors=[unavailable_error(error)])
 
         return resolve

@@ -3,40 +3,71 @@ files at /graphiql-assets/, health probes, one engine per process."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from cross_web import AsyncHTTPRequestAdapter
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from strawberry.http import GraphQLRequestData
+from strawberry.types import ExecutionResult
 
+from db import idempotency as idempotency_keys
 from db.database import Database
 from db.engine import head_revision, migrated_to
+from db.errors import Unavailable
 from resolvers.context import Context
+from schema import idempotency
 from schema.http import GraphQLOverHTTP, graphiql_assets
 from schema.root import build_schema
 from schema.settings import Settings
 from services import retry
+
+log = logging.getLogger(__name__)
 
 
 class AllocationGraphQL(GraphQLOverHTTP[Context]):
     def __init__(self, database: Database, settings: Settings) -> None:
         super().__init__(build_schema(settings), graphiql=settings.graphiql)
         self.database = database
+        self.idempotency_ttl = settings.idempotency_ttl
 
     async def get_context(self, request: Any, response: Any) -> Context:
         context = Context(self.database, request, response)
         request.state.context = context
         return context
 
-    async def finish(self, request: Request) -> None:
-        """The request's database connection goes back to the pool."""
+    async def execute_single(  # noqa: PLR0917 (strawberry's signature)
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        await idempotency.begin(context, request, request_data, self.idempotency_ttl)
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+
+    async def finish(self, request: Request, response: Response | None) -> None:
+        """An idempotent request's outcome is kept (or not), then the request's database
+        connection goes back to the pool."""
         made: Context | None = getattr(request.state, "context", None)
-        if made is not None:
+        if made is None:
+            return
+        try:
+            if response is not None:
+                await idempotency.end(made, response)
+        finally:
             await made.close()
 
 
@@ -48,6 +79,23 @@ async def metrics(_: Request) -> Response:
         f"allocation_internal_retries_total {retry.retry_count}\n",
         media_type="text/plain; version=0.0.4",
     )
+
+
+PURGE_EVERY = 600.0  # seconds between purges of expired idempotency keys
+
+
+async def purge_idempotency_keys(database: Database, every: float) -> None:
+    """Delete expired idempotency keys now and then, for as long as the app serves (each
+    worker process does; a purge finds nothing the others have purged)."""
+    while True:
+        try:
+            async with database.session() as session:
+                purged = await idempotency_keys.purge(session)
+            if purged:
+                log.info("purged %d expired idempotency keys", purged)
+        except Unavailable:
+            log.warning("idempotency keys not purged: the database could not be reached")
+        await asyncio.sleep(every)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -74,8 +122,14 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        yield
-        await database.close()
+        purging = asyncio.create_task(purge_idempotency_keys(database, PURGE_EVERY))
+        try:
+            yield
+        finally:
+            purging.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purging
+            await database.close()
 
     routes: list[BaseRoute] = [
         Route("/graphql", graphql),  # any method: the view answers 405 itself

@@ -7,8 +7,16 @@ import logging
 from collections.abc import Iterator
 
 import strawberry
-from graphql import GraphQLError, GraphQLFieldResolver, GraphQLObjectType, GraphQLSchema
+from graphql import (
+    DirectiveLocation,
+    GraphQLError,
+    GraphQLFieldResolver,
+    GraphQLObjectType,
+    GraphQLSchema,
+)
+from strawberry.directive import DirectiveValue
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.directives import DirectivesExtension, DirectivesExtensionSync
 from strawberry.schema.schema import validate_document
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types import ExecutionContext
@@ -81,7 +89,27 @@ def _attribute(name: str) -> GraphQLFieldResolver:
     return resolve
 
 
+@strawberry.directive(
+    locations=[DirectiveLocation.FIELD],
+    description="Run this mutation at most once per credential and key, as the "
+    "Idempotency-Key header does (SPEC section 8). Read at the HTTP edge before the "
+    "request runs (schema/idempotency.py); it changes nothing in the result.",
+)
+def idempotent(value: DirectiveValue[object], key: str) -> object:
+    return value
+
+
 class AllocationSchema(strawberry.Schema):
+    def get_extensions(self, sync: bool = False) -> list[SchemaExtension]:
+        """Without strawberry's DirectivesExtension, which a declared directive brings:
+        it would wrap every field's resolution in an awaited call, for @idempotent,
+        which resolves nothing."""
+        return [
+            extension
+            for extension in super().get_extensions(sync)
+            if not isinstance(extension, DirectivesExtension | DirectivesExtensionSync)
+        ]
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:

@@ -106,6 +106,14 @@ def is_request_error(result: ExecutionResult) -> bool:
     return result.data is None and bool(errors) and all(e.path is None for e in errors)
 
 
+class Answered(Exception):  # noqa: N818 - not a failure: the answer, made early
+    """Raised while a request runs to answer it at once with `response`."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
 class MethodNotAllowedError(HTTPException):
     def __init__(self, reason: str, allow: str) -> None:
         super().__init__(405, reason)
@@ -146,17 +154,20 @@ class GraphQLOverHTTP(GraphQL[ContextT, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive=receive)
+        response: Response | None = None
         try:
             response = await self.run(request)
         except HTTPException as error:
             response = error_response(request, error)
+        except Answered as answered:
+            response = answered.response
         finally:
-            await self.finish(request)
+            await self.finish(request, response)
         await response(scope, receive, send)
 
-    async def finish(self, request: Request) -> None:
-        """Called once a request's answer is made, before it is sent: the place to give
-        back what the request held."""
+    async def finish(self, request: Request, response: Response | None) -> None:
+        """Called once a request's answer is made (None: it failed), before it is sent:
+        the place to settle and give back what the request held."""
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)

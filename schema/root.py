@@ -23,6 +23,7 @@ from schema.cost import cost_limit
 from schema.execution import (
     AllocationSchema,
     DocumentValidationCache,
+    idempotent,
     is_unexpected,
     read_attributes_directly,
 )
@@ -91,8 +92,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     if not limits.introspection:
         extensions.append(DisableIntrospection)
     schema = AllocationSchema(
-        query=Query, mutation=Mutation, types=list(NODE_TYPES), extensions=extensions
-    )
+        query=Query, mutation=Mutation, types=list(NODE_TYPES), extensions=extensions,
+        directives=[idempotent],
+    )  # fmt: skip
     read_attributes_directly(schema._schema)
     guard_root_fields(schema._schema)
     return schema

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
         default_factory=list,
         description='Origins a browser may call from, e.g. ["http://localhost:5173"].',
     )
+    idempotency_ttl: float = Field(
+        86_400, gt=0, description="Seconds an idempotency key's outcome is kept (at least)."
+    )
     # Query limits: a request over any of them is refused before it runs.
     max_depth: int = Field(12, ge=1, description="Nesting depth of a document.")
     max_aliases: int = Field(30, ge=1, description="Aliases in a document.")

@@ -1,0 +1,220 @@
+"""Idempotent retries (SPEC section 8): a mutation sent with an Idempotency-Key is applied
+at most once per credential and key; a repeat gets the first answer again."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db import idempotency as stored_keys
+from db.database import Database
+from schema import idempotency
+from services.ports import UnitOfWorkFactory
+from tests.conftest import AppClient
+from tests.service import helpers
+
+RECEIVE = """mutation($qty: Int!) { adjustInventory(input: {sku: "WIDGET", lotNumber: "L1",
+  locationCode: "BIN-1", quantity: $qty, reason: "receipt"}) {
+  balance { onHand } adjustment { id } errors { code } } }"""
+BODY = {"query": RECEIVE, "variables": {"qty": 5}}
+
+
+async def on_hand(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(
+            await conn.scalar(text("SELECT coalesce(sum(on_hand), 0) FROM inventory_balances"))
+        )
+
+
+async def keys(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(text("SELECT count(*) FROM idempotency_keys")))
+
+
+def post(http: httpx.AsyncClient, key: str | None, body: dict[str, Any]) -> Any:
+    headers = {"Idempotency-Key": key} if key is not None else {}
+    return http.post("/graphql", json=body, headers=headers)
+
+
+@pytest.fixture
+async def stocked(uow: UnitOfWorkFactory, engine: AsyncEngine) -> None:
+    await helpers.one_balance(uow, 10)
+
+
+@pytest.mark.usefixtures("stocked")
+async def test_the_same_request_twice_is_applied_once_and_answered_alike(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    first = await post(client, "receipt-7", BODY)
+    again = await post(client, "receipt-7", BODY)
+
+    assert first.status_code == again.status_code == 200
+    assert first.json()["data"]["adjustInventory"]["balance"] == {"onHand": 15}
+    assert again.content == first.content
+    assert "idempotent-replayed" not in first.headers
+    assert again.headers["idempotent-replayed"] == "true"
+    assert await on_hand(engine) == 15
+
+
+@pytest.mark.usefixtures("stocked")
+async def test_the_same_key_with_another_request_is_refused(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    await post(client, "receipt-7", BODY)
+    other = await post(client, "receipt-7", {**BODY, "variables": {"qty": 6}})
+
+    assert other.status_code == 422
+    [error] = other.json()["errors"]
+    assert error["extensions"] == {"code": "IDEMPOTENCY_KEY_REUSED"}
+    assert await on_hand(engine) == 15
+
+
+@pytest.mark.usefixtures("stocked")
+async def test_16_requests_at_once_with_one_key_have_one_effect(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    barrier = asyncio.Barrier(16)
+
+    async def send() -> httpx.Response:
+        await barrier.wait()
+        response: httpx.Response = await post(client, "together", BODY)
+        return response
+
+    answers = await asyncio.gather(*(send() for _ in range(16)))
+
+    assert await on_hand(engine) == 15
+    done = [a for a in answers if a.status_code == 200]
+    waited_out = [a for a in answers if a.status_code == 409]
+    assert len(done) + len(waited_out) == 16
+    assert len({a.content for a in done}) == 1  # one answer, given again to the others
+    assert sum("idempotent-replayed" not in a.headers for a in done) == 1
+    assert all(a.headers["retry-after"] == "1" for a in waited_out)
+
+
+@pytest.mark.usefixtures("stocked")
+async def test_an_answer_lost_after_the_commit_is_given_again_on_the_retry(
+    client: httpx.AsyncClient, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first request commits, then its connection is cut (its backend killed) before
+    its answer goes out: the client never sees it, and retries."""
+    kept = idempotency.end
+
+    async def commit_then_lose_the_connection(context: Any, response: Any) -> None:
+        await kept(context, response)
+        await context.session.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    monkeypatch.setattr(idempotency, "end", commit_then_lose_the_connection)
+    with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the client sees, no answer
+        await post(client, "cut", BODY)
+    monkeypatch.setattr(idempotency, "end", kept)
+    retried = await post(client, "cut", BODY)
+
+    assert retried.headers["idempotent-replayed"] == "true"
+    assert retried.json()["data"]["adjustInventory"]["balance"] == {"onHand": 15}
+    assert await on_hand(engine) == 15
+
+
+@pytest.mark.usefixtures("stocked")
+async def test_an_expired_key_runs_again_and_the_purge_deletes_old_keys(
+    client: httpx.AsyncClient, engine: AsyncEngine, database: Database
+) -> None:
+    await post(client, "old", BODY)
+    await post(client, "new", BODY)
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE idempotency_keys SET expires_at = now() WHERE key = 'old'"))
+
+    again = await post(client, "old", BODY)
+
+    assert "idempotent-replayed" not in again.headers
+    assert await on_hand(engine) == 25
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE idempotency_keys SET expires_at = now() WHERE key = 'new'"))
+    async with database.session() as session:
+        assert await stored_keys.purge(session) == 1
+    assert await keys(engine) == 1
+
+
+@pytest.mark.usefixtures("stocked")
+async def test_a_refusal_that_a_retry_cannot_change_is_kept(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    too_much = {**BODY, "variables": {"qty": -50}}  # INSUFFICIENT_STOCK
+    first = await post(client, "write-off", too_much)
+    await post(client, None, BODY)  # more stock arrives meanwhile
+    again = await post(client, "write-off", too_much)
+
+    assert first.json()["data"]["adjustInventory"]["errors"] == [{"code": "INSUFFICIENT_STOCK"}]
+    assert again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"
+
+
+@pytest.mark.usefixtures("stocked")
+async def test_the_directive_gives_a_key_as_the_header_does(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    marked = RECEIVE.replace('reason: "receipt"})', 'reason: "receipt"}) @idempotent(key: "d-1")')
+    assert "@idempotent" in marked
+    body = {"query": marked, "variables": {"qty": 5}}
+    first = await post(client, None, body)
+    again = await post(client, "d-1", body)
+    clash = await post(client, "d-2", body)
+
+    assert first.json()["data"]["adjustInventory"]["errors"] == []
+    assert again.headers["idempotent-replayed"] == "true"
+    assert clash.status_code == 400
+    assert await on_hand(engine) == 15
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "é", "tab\there"])
+@pytest.mark.usefixtures("stocked")
+async def test_a_key_that_is_not_1_to_255_printable_ascii_is_refused(
+    client: httpx.AsyncClient, engine: AsyncEngine, key: str
+) -> None:
+    response = await client.post("/graphql", json=BODY, headers={"Idempotency-Key": key.encode()})
+
+    assert response.status_code == 400
+    assert await on_hand(engine) == 10
+
+
+@pytest.mark.usefixtures("stocked")
+async def test_queries_ignore_the_key_and_two_mutations_may_not_share_one(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    query = await post(client, "q", {"query": "{ items(first: 1) { totalCount } }"})
+    two = RECEIVE.replace("mutation($qty: Int!) {", "mutation($qty: Int!) { a: ").replace(
+        "} } }", '} } b: createItem(input: {sku: "X", name: "X"}) { errors { code } } }'
+    )
+    both = await post(client, "two", {"query": two, "variables": {"qty": 5}})
+
+    assert query.status_code == 200
+    assert (
+        "idempotent-replayed" not in (await post(client, "q", {"query": "{ __typename }"})).headers
+    )
+    assert both.status_code == 400
+    assert await keys(engine) == 0
+    assert await on_hand(engine) == 10
+
+
+async def test_the_server_purges_expired_keys_while_it_serves(
+    app_client: AppClient, engine: AsyncEngine, database_url: str
+) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO idempotency_keys (owner, key, request_digest, status, media_type,"
+                " body, expires_at) VALUES ('o', 'k', '', 200, 'application/json', '', now())"
+            )
+        )
+    async with app_client() as http:
+        app = http._transport.app  # type: ignore[attr-defined]
+        async with app.router.lifespan_context(app):
+            for _ in range(600):  # the first purge runs at start: wait for it (a hang guard)
+                if await keys(engine) == 0:
+                    break
+                await asyncio.sleep(0.1)
+    assert await keys(engine) == 0
