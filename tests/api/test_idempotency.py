@@ -175,7 +175,7 @@ async def test_the_directive_gives_a_key_as_the_header_does(
 async def test_a_key_that_is_not_1_to_255_printable_ascii_is_refused(
     client: httpx.AsyncClient, engine: AsyncEngine, key: str
 ) -> None:
-    response = await client.post("/graphql", json=BODY, headers={"Idempotency-Key": key.encode()})
+    response = await client.post("/graphql", json=BODY, headers={b"Idempotency-Key": key.encode()})
 
     assert response.status_code == 400
     assert await on_hand(engine) == 10
