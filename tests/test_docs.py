@@ -550,6 +550,17 @@ async def test_the_partner_examples_read_and_receive_stock_and_fill_a_backorder(
     )
     assert (too_much["code"], too_much["field"]) == ("INSUFFICIENT_STOCK", ["input", "quantity"])
 
+    ledger = (await run(gql, "partner-read-movements", filter={"sku": "SELF-TAP-SCREW"}))
+    moved = [
+        (m["kind"], m["onHandDelta"], m["allocatedDelta"], m["balance"]["lot"]["lotNumber"])
+        for m in ledger["movements"]["nodes"]
+    ]
+    assert moved == [  # newest first
+        ("ALLOCATE", 0, 3, "S2"), ("RECEIPT", 100, 0, "S2"), ("PACK", -22, -22, "S1"),
+        ("ALLOCATE", 0, 22, "S1"), ("RECEIPT", 22, 0, "S1"),
+    ]  # fmt: skip
+    assert ledger["movements"]["nodes"][1]["reason"] == receipt["reason"]
+
 
 async def test_the_partner_examples_change_a_line_remove_allocations_and_cancel_a_backorder(
     gql: GraphQLClient,
