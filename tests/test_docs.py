@@ -550,7 +550,7 @@ async def test_the_partner_examples_read_and_receive_stock_and_fill_a_backorder(
     )
     assert (too_much["code"], too_much["field"]) == ("INSUFFICIENT_STOCK", ["input", "quantity"])
 
-    ledger = (await run(gql, "partner-read-movements", filter={"sku": "SELF-TAP-SCREW"}))
+    ledger = await run(gql, "partner-read-movements", filter={"sku": "SELF-TAP-SCREW"})
     moved = [
         (m["kind"], m["onHandDelta"], m["allocatedDelta"], m["balance"]["lot"]["lotNumber"])
         for m in ledger["movements"]["nodes"]
