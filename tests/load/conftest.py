@@ -41,6 +41,7 @@ async def load_and_check(
     report.retries = live.retries() - retries_before
     report.server_errors = live.masked_errors(since=log_before)
     verdict = checker.check(await checker.read_snapshot(engine), report.history)
-    report.violations, report.checked = verdict.violations, verdict.counts
+    report.violations = [str(v) for v in verdict.violations]
+    report.checked = verdict.counts
     REPORTS.append(f"{title}:\n{report.summary()}")
     return report

@@ -61,7 +61,8 @@ async def soak(live: LiveServer, postgres: OwnPostgres, database_url: str) -> Lo
         verdict = checker.check(await checker.read_snapshot(engine), report.history)
     finally:
         await engine.dispose()
-    report.violations, report.checked = verdict.violations, verdict.counts
+    report.violations = [str(v) for v in verdict.violations]
+    report.checked = verdict.counts
     return report
 
 
