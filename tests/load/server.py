@@ -27,6 +27,7 @@ from sqlalchemy.pool import NullPool
 
 from db.embedded import DATA_ROOT, embedded_postgres
 from db.engine import asyncpg_url, upgrade_to_head
+from tests.load.workload import HANG_GUARD_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 RETRY_LINE = "conflict on attempt"
@@ -60,8 +61,9 @@ class LiveServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60) -> None:
-        """Start it and wait until every worker has started and /healthz answers."""
+    def start(self, timeout: float = HANG_GUARD_SECONDS) -> None:
+        """Start it and wait until every worker has started and /healthz answers (the
+        timeout only guards against a hang)."""
         assert self.process is None, "already running"
         env = {
             **os.environ,
@@ -202,7 +204,8 @@ class OwnPostgres:
         server = get_server(self.pgdata)  # the running instance this process started
         pg_ctl = str(server.bin_path / "pg_ctl")
         log = str(self.pgdata / "log")
-        command = [pg_ctl, "-D", str(self.pgdata), "-l", log, "-w", "-t", "60", "-m", "fast"]
+        wait = int(HANG_GUARD_SECONDS)  # only a guard against a hang
+        command = [pg_ctl, "-D", str(self.pgdata), "-l", log, "-w", "-t", str(wait), "-m", "fast"]
         started = time.monotonic()
         subprocess.run(
             [*command, "restart"],
@@ -211,7 +214,7 @@ class OwnPostgres:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            timeout=90,
+            timeout=wait + 30,
         )
         return time.monotonic() - started
 

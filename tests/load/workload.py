@@ -1,6 +1,10 @@
 """The load: concurrent clients issue a seeded random mix of mutations against a live server
 over HTTP and keep a history of what each one saw. tests/load/checker.py judges it.
 
+A run is bounded by calls, never by the clock: each client makes its planned number of
+calls, faults strike after a given number of calls, and so do the snapshots that the
+checker takes while the clients go on. A slow machine makes a run slower, not shorter.
+
 Jepsen's way: the clients know only what the API told them. Every mutation is recorded
 with its inputs, when it started and ended, and its outcome: OK (the payload had no
 errors), REJECTED (a domain error: nothing may have changed), UNKNOWN (UNAVAILABLE, a
@@ -18,7 +22,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -28,6 +32,13 @@ from resolvers.ids import parse_global_id, to_global_id
 
 # A mutation whose payload answered but one of whose nested objects could not be read.
 READING_THE_PAYLOAD = "UNAVAILABLE (reading the payload)"
+
+# Not a limit on a run: only a guard against a hang, so that a server that stops
+# answering fails the test instead of blocking it for ever. A request that takes this
+# long is recorded as a timeout (UNKNOWN), and a server refusing connections this long
+# makes its call REFUSED; the tests fail on either. Far above anything a healthy server
+# on a busy 2-core machine needs (calls take well under a second; a restart some).
+HANG_GUARD_SECONDS = 300.0
 
 
 class Outcome(StrEnum):
@@ -61,6 +72,7 @@ class Op:
 @dataclass
 class FaultEvent:
     name: str
+    calls: int  # made when it struck
     start: float
     end: float
     detail: str
@@ -69,32 +81,48 @@ class FaultEvent:
 
 @dataclass
 class Fault:
-    """An action run once the run has gone `at` of the way (by operations or by time)."""
+    """An action run once the clients have made `after_calls` calls between them."""
 
     name: str
-    at: float
+    after_calls: int
     action: Callable[[], Awaitable[str]]
 
 
 @dataclass
 class Config:
     clients: int = 32
-    max_ops: int = 600
-    seconds: float = 20.0
+    calls_per_client: int = 10  # each client makes exactly this many, then stops
     seed: int = 1
     items: int = 3
     guarded_share: float = 0.25  # order mutations sent with expectedVersion
     query_share: float = 0.05  # reads mixed in, to see how queries fail under faults
-    request_timeout: float = 30.0
+    request_timeout: float = HANG_GUARD_SECONDS
     settle: int = 20  # orders allocated once more at the end, see Load.settle
     faults: Sequence[Fault] = ()
+    snapshot_every: int = 0  # calls between the observer's snapshots; 0: none
+
+    @property
+    def calls(self) -> int:
+        return self.clients * self.calls_per_client
+
+    def __post_init__(self) -> None:
+        late = [f.name for f in self.faults if not 0 < f.after_calls < self.calls]
+        if late:
+            raise ValueError(f"faults {late} would strike outside the run's {self.calls} calls")
+
+
+class Observer(Protocol):
+    """Told every `snapshot_every` calls, while the clients go on (checker.Watcher)."""
+
+    async def __call__(self, history: Sequence[Op], calls: int, in_flight: int) -> None: ...
 
 
 @dataclass
 class LoadReport:
     config: Config
     history: list[Op]
-    seconds: float = 0.0
+    seconds: float = 0.0  # how long the clients took: a figure, never a bound
+    calls: int = 0  # made by the clients (mutations and queries; set-up and settle aside)
     queries: Counter[str] = field(default_factory=Counter)  # OK / UNAVAILABLE / ...
     refused_attempts: int = 0  # connects refused (server down), tried again
     unexpected: list[str] = field(default_factory=list)  # masked errors, 5xx, bad answers
@@ -103,6 +131,8 @@ class LoadReport:
     retries: int = 0  # internal retries, from the server's log
     violations: list[str] = field(default_factory=list)  # from the checker
     checked: Counter[str] = field(default_factory=Counter)  # from the checker
+    snapshots: list[tuple[int, int]] = field(default_factory=list)  # (calls, in flight) at each
+    snapshots_missed: list[str] = field(default_factory=list)  # the database was down
 
     def mutations(self, outcome: Outcome | None = None) -> list[Op]:
         return [op for op in self.history if outcome is None or op.outcome is outcome]
@@ -119,9 +149,12 @@ class LoadReport:
 
     def summary(self) -> str:
         ok = len(self.mutations(Outcome.OK))
+        in_flight = [n for _, n in self.snapshots]
         lines = [
-            f"{len(self.history)} mutations by {self.config.clients} clients in "
-            f"{self.seconds:.1f} s (seed {self.config.seed}): {ok} succeeded, "
+            f"{self.calls} calls by {self.config.clients} clients "
+            f"({self.config.calls_per_client} each, seed {self.config.seed}) in "
+            f"{self.seconds:.1f} s; {len(self.history)} mutations in all (set-up and "
+            f"settling included): {ok} succeeded, "
             f"{self.retries} internal retries, "
             f"{self.version_conflicts(True)} VERSION_CONFLICT answers to expectedVersion, "
             f"{self.version_conflicts(False)} without it (retry budget spent), "
@@ -131,6 +164,10 @@ class LoadReport:
             f"  queries: {_counts(self.queries)}; connects refused and retried: "
             f"{self.refused_attempts}; unexpected answers: {len(self.unexpected)}",
             "  checked: " + _counts(self.checked),
+            f"  snapshots checked during the run: {len(self.snapshots)} "
+            f"(calls in flight at each: {min(in_flight, default=0)} to "
+            f"{max(in_flight, default=0)}), missed: {len(self.snapshots_missed)} "
+            f"{self.snapshots_missed or ''}".rstrip(),
         ]
         for event in self.faults:
             recovered = (
@@ -139,7 +176,7 @@ class LoadReport:
                 else "no mutation succeeded after it"
             )
             lines.append(
-                f"  fault {event.name} at {event.start:.1f} s for "
+                f"  fault {event.name} after {event.calls} calls, at {event.start:.1f} s, for "
                 f"{event.end - event.start:.2f} s ({event.detail}); {recovered}"
             )
         lines += [f"  VIOLATION {v}" for v in self.violations[:20]]
@@ -261,24 +298,26 @@ class World:
 
 
 class Load:
-    def __init__(self, base_url: str, config: Config) -> None:
+    def __init__(self, base_url: str, config: Config, observer: Observer | None = None) -> None:
         self.base_url = base_url
         self.config = config
+        self.observer = observer
         self.skus = [f"HOT-{i + 1}" for i in range(config.items)]
         self.world = World(self.skus)
         self.report = LoadReport(config, [])
-        self.issued = 0
+        self.in_flight = 0  # clients in the middle of a call
+        self.progress = asyncio.Condition()  # notified after every call a client makes
         self.t0 = time.monotonic()
-        self.deadline = math.inf
         self.http: httpx.AsyncClient | None = None
 
     # -- HTTP --------------------------------------------------------------------------------
 
     async def _post(self, query: str, variables: dict[str, Any]) -> dict[str, Any] | str:
         """The response body, or what went wrong on the way (a string). A refused
-        connect (the server is down) is tried again until it is up, since nothing was sent."""
+        connect (the server is down) is tried again until it is up, since nothing was
+        sent; only a server down for HANG_GUARD_SECONDS makes the call REFUSED."""
         assert self.http is not None
-        give_up = max(self.deadline, time.monotonic()) + 60
+        give_up = math.inf
         while True:
             try:
                 response = await self.http.post(
@@ -286,6 +325,7 @@ class Load:
                 )
             except httpx.ConnectError:
                 self.report.refused_attempts += 1
+                give_up = min(give_up, time.monotonic() + HANG_GUARD_SECONDS)
                 if time.monotonic() > give_up:
                     return "refused"
                 await asyncio.sleep(0.1)
@@ -561,34 +601,42 @@ class Load:
         assert body.get("data"), body
         assert not body["data"][name]["errors"], body
 
-    def _budget_left(self) -> bool:
-        return self.issued < self.config.max_ops and time.monotonic() < self.deadline
-
     async def client(self, index: int) -> None:
         rng = random.Random(f"{self.config.seed}-{index}")
-        while self._budget_left():
-            self.issued += 1
+        for _ in range(self.config.calls_per_client):
             before = len(self.report.history)
+            self.in_flight += 1
             await self.one(rng, index)
+            self.in_flight -= 1
+            self.report.calls += 1
+            async with self.progress:
+                self.progress.notify_all()
             last = self.report.history[-1] if len(self.report.history) > before else None
             if last is not None and last.outcome in (Outcome.UNKNOWN, Outcome.REFUSED):
                 await asyncio.sleep(rng.uniform(0.05, 0.2))  # as the README advises
 
+    async def _calls_made(self, count: int) -> None:
+        async with self.progress:
+            await self.progress.wait_for(lambda: self.report.calls >= count)
+
     async def faults(self) -> None:
-        """Each fault once, in turn; one the run ends before is left out of the report."""
-        for fault in sorted(self.config.faults, key=lambda f: f.at):
-            while (
-                self.issued < fault.at * self.config.max_ops
-                and time.monotonic() - self.t0 < fault.at * self.config.seconds
-            ):
-                if not self._budget_left():
-                    return
-                await asyncio.sleep(0.02)
-            start = time.monotonic()
+        """Each fault once, in turn, when the clients have made its number of calls
+        (Config makes sure that each falls within the run)."""
+        for fault in sorted(self.config.faults, key=lambda f: f.after_calls):
+            await self._calls_made(fault.after_calls)
+            calls, start = self.report.calls, time.monotonic()
             detail = await fault.action()
             self.report.faults.append(
-                FaultEvent(fault.name, start - self.t0, time.monotonic() - self.t0, detail)
+                FaultEvent(fault.name, calls, start - self.t0, time.monotonic() - self.t0, detail)
             )
+
+    async def watch(self, observer: Observer) -> None:
+        """The observer's turn every `snapshot_every` calls, one at a time, while the
+        clients go on: one turn for each threshold, taken at once if it fell behind."""
+        every = self.config.snapshot_every
+        for threshold in range(every, self.config.calls, every):
+            await self._calls_made(threshold)
+            await observer(self.report.history, self.report.calls, self.in_flight)
 
     async def run(self) -> LoadReport:
         limits = httpx.Limits(
@@ -601,11 +649,15 @@ class Load:
             self.http = http
             await self.setup()
             self.t0 = time.monotonic()
-            self.deadline = self.t0 + self.config.seconds
-            clients = [self.client(i) for i in range(1, self.config.clients + 1)]
-            await asyncio.gather(self.faults(), *clients)
-            await self.settle()
+            # A task that fails takes the others down with it, and the run fails loudly.
+            async with asyncio.TaskGroup() as tasks:
+                for index in range(1, self.config.clients + 1):
+                    tasks.create_task(self.client(index))
+                tasks.create_task(self.faults())
+                if self.observer is not None and self.config.snapshot_every:
+                    tasks.create_task(self.watch(self.observer))
             self.report.seconds = time.monotonic() - self.t0
+            await self.settle()
         self._recoveries()
         return self.report
 
@@ -627,5 +679,5 @@ class Load:
             event.recovered_after = min(after) if after else None
 
 
-async def run_load(base_url: str, config: Config) -> LoadReport:
-    return await Load(base_url, config).run()
+async def run_load(base_url: str, config: Config, observer: Observer | None = None) -> LoadReport:
+    return await Load(base_url, config, observer).run()
