@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.load import checker
 from tests.load.conftest import REPORTS, load_and_check
 from tests.load.server import LiveServer
-from tests.load.workload import Config, Outcome, pk
+from tests.load.workload import STRATEGIES, Config, Outcome, pk
 
 CONFIG = Config(clients=32, calls_per_client=10, seed=20260101, snapshot_every=20)
 
@@ -45,6 +45,12 @@ async def test_racing_clients_never_break_an_invariant(
     assert len(report.snapshots) == CONFIG.calls // 20 - 1, report.summary()
     assert report.snapshots_missed == [], report.summary()
     assert max(in_flight for _, in_flight in report.snapshots) > 0, report.summary()
+    # Lines were added and deleted, and deletions refused for allocation lines; every
+    # strategy allocated. (The whole mix, by outcome and code, is in the summary.)
+    assert report.succeeded("addSalesOrderLine"), report.summary()
+    assert report.succeeded("deleteSalesOrderLine"), report.summary()
+    assert report.codes(Outcome.REJECTED)["LINE_HAS_ALLOCATIONS"] > 0, report.summary()
+    assert set(report.strategies()) == {s or "default" for s in STRATEGIES}, report.summary()
     # The checker had something to check in each of its ways.
     for counted in (
         "orders checked right after their last allocation",
@@ -52,6 +58,7 @@ async def test_racing_clients_never_break_an_invariant(
         "balance versions checked exactly",
         "lines whose last update was checked",
         "orders whose lines were checked",
+        "serialized lines reported skipped",
         "packed lines",
         "allocation lines",
         "balances compared with the snapshot before",

@@ -93,7 +93,7 @@ class Config:
     clients: int = 32
     calls_per_client: int = 10  # each client makes exactly this many, then stops
     seed: int = 1
-    items: int = 3
+    items: int = 3  # non-serialized; one serialized item comes on top
     guarded_share: float = 0.25  # order mutations sent with expectedVersion
     query_share: float = 0.05  # reads mixed in, to see how queries fail under faults
     request_timeout: float = HANG_GUARD_SECONDS
@@ -140,6 +140,15 @@ class LoadReport:
     def codes(self, outcome: Outcome) -> Counter[str]:
         return Counter(op.code or "?" for op in self.mutations(outcome))
 
+    def succeeded(self, name: str) -> list[Op]:
+        return [op for op in self.mutations(Outcome.OK) if op.name == name]
+
+    def strategies(self) -> Counter[str]:
+        """Successful allocateOrder calls by the strategy they asked for."""
+        return Counter(
+            op.args.get("strategy") or "default" for op in self.succeeded("allocateOrder")
+        )
+
     def version_conflicts(self, guarded: bool) -> int:
         return sum(
             1
@@ -168,6 +177,7 @@ class LoadReport:
             f"(calls in flight at each: {min(in_flight, default=0)} to "
             f"{max(in_flight, default=0)}), missed: {len(self.snapshots_missed)} "
             f"{self.snapshots_missed or ''}".rstrip(),
+            "  allocateOrder by strategy: " + _counts(self.strategies()),
         ]
         for event in self.faults:
             recovered = (
@@ -194,7 +204,7 @@ def _counts(counter: Counter[str]) -> str:
 ORDER = (
     "id version lines { id quantity } allocations { id quantityPacked } backorders { id status }"
 )
-ERRORS = "errors { code currentVersion }"
+ERRORS = "errors { code field currentVersion }"
 
 CREATE_ITEM = "mutation($input: CreateItemInput!) { createItem(input: $input) { " + ERRORS + " } }"
 CREATE_LOCATION = (
@@ -204,12 +214,22 @@ CREATE_ORDER = (
     "mutation($input: CreateSalesOrderInput!) { createSalesOrder(input: $input) { "
     f"salesOrder {{ {ORDER} }} {ERRORS} }} }}"
 )
+ADD_LINE = (
+    "mutation($order: ID!, $sku: String!, $q: Int!, $v: Int) { addSalesOrderLine("
+    "salesOrderId: $order, sku: $sku, quantity: $q, expectedVersion: $v) { "
+    f"salesOrder {{ {ORDER} }} {ERRORS} }} }}"
+)
+DELETE_LINE = (
+    "mutation($id: ID!, $v: Int) { deleteSalesOrderLine(id: $id, expectedVersion: $v) { "
+    f"salesOrder {{ {ORDER} }} {ERRORS} }} }}"
+)
 UPDATE_LINE = (
     "mutation($id: ID!, $q: Int!, $v: Int) { updateSalesOrderLine(id: $id, quantity: $q, "
     f"expectedVersion: $v) {{ salesOrder {{ {ORDER} }} {ERRORS} }} }}"
 )
 ALLOCATE = (
-    "mutation($id: ID!, $v: Int) { allocateOrder(id: $id, expectedVersion: $v) { "
+    "mutation($id: ID!, $v: Int, $strategy: AllocationStrategy) { allocateOrder(id: $id, "
+    "expectedVersion: $v, strategy: $strategy) { "
     f"salesOrder {{ {ORDER} }} allocations {{ id quantity salesOrderLine {{ id }} "
     f"balance {{ id }} }} {ERRORS} }} }}"
 )
@@ -238,8 +258,17 @@ READ_ORDER = (
     "quantityBackordered item { available } } } }"
 )
 
+# A serialized item: ordered, stocked, and never allocated (SPEC section 4).
+SERIAL = "SERIAL-1"
+STRATEGIES = (None, "FEFO", "FIFO", "LOCATION")  # None: the default, FEFO
+# The one error that does not stop a mutation: allocateOrder skipped a serialized line.
+NOT_STOPPING = {"SERIALIZED_ITEM"}
+
 LOTS = ("L1", "L2", "L3")
-LOCATIONS = ("BIN-1", "BIN-2")
+# Pick sequences that put another place first than either date does, so that each
+# strategy takes from a different balance of the set-up's stock (see Load.setup).
+PICK_SEQUENCE = {"BIN-1": 2, "BIN-2": 3, "BIN-3": 1}
+LOCATIONS = tuple(PICK_SEQUENCE)
 # Lot dates (of 2026), so that FEFO has choices to make: L2 expires, L1 and L3 do not.
 LOT_DATES = {
     "L1": ("2026-01-01T00:00:00+00:00", None),
@@ -261,6 +290,24 @@ class KnownOrder:
     lines: dict[int, int]  # line id -> quantity
     allocations: dict[int, bool]  # allocation line id -> packed
     backorders: dict[int, str]  # backorder id -> status
+
+
+def _has_open_backorder(order: KnownOrder) -> bool:
+    return "OPEN" in order.backorders.values()
+
+
+# The orders each operation has something to work on (as far as the clients know).
+FITS: dict[str, Callable[[KnownOrder], bool]] = {
+    "update": lambda order: bool(order.lines),
+    # Half on orders with allocation lines, mostly refused (LINE_HAS_ALLOCATIONS), half
+    # on orders without, which may lose a line.
+    "delete line": lambda order: bool(order.lines and order.allocations),
+    "delete free line": lambda order: bool(order.lines and not order.allocations),
+    "pack": lambda order: not all(order.allocations.values()),
+    "remove": lambda order: not all(order.allocations.values()),
+    "cancel": _has_open_backorder,
+    "delete": _has_open_backorder,
+}
 
 
 class World:
@@ -287,11 +334,14 @@ class World:
         if before is None or before.version <= known.version:  # answers may overtake
             self.orders[known.id] = known
 
-    def pick(self, rng: random.Random) -> KnownOrder:
+    def pick(
+        self, rng: random.Random, fit: Callable[[KnownOrder], bool] = lambda _: True
+    ) -> KnownOrder:
         """Mostly one of the newest orders, so that clients keep meeting on the same ones
-        however long the run."""
+        however long the run; one that the operation can work on, where there is one."""
         ids = self.order_ids[-40:] if rng.random() < 0.8 else self.order_ids
-        return self.orders[rng.choice(ids)]
+        fitting = [i for i in ids if fit(self.orders[i])]
+        return self.orders[rng.choice(fitting or ids)]
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -376,12 +426,22 @@ class Load:
             op.code = READING_THE_PAYLOAD if nested else "UNAVAILABLE (GraphQL error)"
             return None
         payload: dict[str, Any] = body["data"][op.name]
-        if payload["errors"]:
-            error = payload["errors"][0]
+        stopping = [
+            error
+            for error in payload["errors"]
+            if error["code"] not in NOT_STOPPING or op.name != "allocateOrder"
+        ]
+        if stopping:
+            error = stopping[0]
             op.code = error["code"]
             op.outcome = Outcome.UNKNOWN if op.code == "UNAVAILABLE" else Outcome.REJECTED
             if op.code == "VERSION_CONFLICT":
                 op.result["current_version"] = error["currentVersion"]
+            return None
+        if payload["errors"] and not payload.get("salesOrder"):
+            # SERIALIZED_ITEM comes with the order the other lines were allocated on.
+            op.code = "SERIALIZED_ITEM without the order"
+            self.report.unexpected.append(f"{op}: {payload}")
             return None
         op.outcome = Outcome.OK
         self.world.learn(payload.get("salesOrder"))
@@ -422,6 +482,8 @@ class Load:
 
     async def create_order(self, rng: random.Random, client: int) -> None:
         skus = rng.sample(self.skus, rng.randint(1, min(3, len(self.skus))))
+        if rng.random() < 0.25:
+            skus.insert(rng.randint(0, len(skus)), SERIAL)
         lines = [(sku, rng.randint(1, 8)) for sku in skus]
         op = self.new_op(client, "createSalesOrder", None, lines=lines)
         op.args["customer"] = op.tag
@@ -439,6 +501,26 @@ class Load:
         }
         await self.mutate(op, CREATE_ORDER, variables, ok)
 
+    async def add_line(self, rng: random.Random, client: int, order: KnownOrder) -> None:
+        # The answer does not say which line is the new one; the checker counts them.
+        sku = SERIAL if rng.random() < 0.2 else rng.choice(self.skus)
+        op = self.new_op(client, "addSalesOrderLine", order.id, sku=sku)
+        op.args["quantity"] = rng.randint(1, 8)
+        variables = {
+            "order": to_global_id("SalesOrder", order.id),
+            "sku": sku,
+            "q": op.args["quantity"],
+            "v": self.version(rng, op),
+        }
+        await self.mutate(op, ADD_LINE, variables, lambda _: None)
+
+    async def delete_line(self, rng: random.Random, client: int, order: KnownOrder) -> None:
+        # Lines with allocation lines are refused (LINE_HAS_ALLOCATIONS): often, on purpose.
+        line_id = rng.choice(sorted(order.lines))
+        op = self.new_op(client, "deleteSalesOrderLine", order.id, line_id=line_id)
+        variables = {"id": to_global_id("SalesOrderLine", line_id), "v": self.version(rng, op)}
+        await self.mutate(op, DELETE_LINE, variables, lambda _: None)
+
     async def update_line(self, rng: random.Random, client: int, order: KnownOrder) -> None:
         line_id = rng.choice(sorted(order.lines))
         quantity = rng.randint(1, 12)
@@ -454,16 +536,26 @@ class Load:
     async def allocate(
         self, rng: random.Random, client: int, order: KnownOrder, guard: bool = True
     ) -> None:
-        op = self.new_op(client, "allocateOrder", order.id)
+        strategy = rng.choice(STRATEGIES)
+        op = self.new_op(client, "allocateOrder", order.id, strategy=strategy)
 
         def ok(payload: dict[str, Any]) -> None:
             op.result["allocations"] = {
                 pk(a["id"]): (pk(a["salesOrderLine"]["id"]), pk(a["balance"]["id"]), a["quantity"])
                 for a in payload["allocations"]
             }
+            # SERIALIZED_ITEM names the line by its place in the payload's order.
+            lines = payload["salesOrder"]["lines"]
+            op.result["skipped"] = [
+                pk(lines[int(error["field"][1])]["id"]) for error in payload["errors"]
+            ]
 
         version = self.version(rng, op) if guard else None
-        variables = {"id": to_global_id("SalesOrder", order.id), "v": version}
+        variables = {
+            "id": to_global_id("SalesOrder", order.id),
+            "v": version,
+            "strategy": strategy,
+        }
         await self.mutate(op, ALLOCATE, variables, ok)
 
     async def pack(self, rng: random.Random, client: int, order: KnownOrder) -> None:
@@ -539,10 +631,10 @@ class Load:
         await self.mutate(op, ADJUST, variables, ok)
 
     async def random_adjust(self, rng: random.Random, client: int) -> None:
-        quantity = rng.randint(1, 15) if rng.random() < 0.75 else -rng.randint(1, 5)
-        await self.adjust(
-            client, rng.choice(self.skus), rng.choice(LOTS), rng.choice(LOCATIONS), quantity
-        )
+        # Receipts a little short of the demand, so that backorders keep coming.
+        quantity = rng.randint(1, 10) if rng.random() < 0.75 else -rng.randint(1, 4)
+        sku = SERIAL if rng.random() < 0.1 else rng.choice(self.skus)
+        await self.adjust(client, sku, rng.choice(LOTS), rng.choice(LOCATIONS), quantity)
 
     async def one(self, rng: random.Random, client: int) -> None:
         """One random operation; falls back to creating or allocating where the chosen one
@@ -550,18 +642,27 @@ class Load:
         if not self.world.orders:
             await self.create_order(rng, client)
             return
-        order = self.world.pick(rng)
         if rng.random() < self.config.query_share:
-            await self.query(order.id)
+            await self.query(self.world.pick(rng).id)
             return
         kind = rng.choices(
-            ["create", "update", "allocate", "pack", "remove", "cancel", "delete", "adjust"],
-            weights=[10, 12, 26, 10, 12, 6, 6, 13],
-        )[0]
+            [
+                "create", "add line", "update", "delete line", "allocate", "pack", "remove",
+                "cancel", "delete", "adjust",
+            ],
+            weights=[9, 6, 10, 8, 22, 11, 11, 8, 8, 13],
+        )[0]  # fmt: skip
+        if kind == "delete line" and rng.random() < 0.5:
+            kind = "delete free line"
+        order = self.world.pick(rng, FITS.get(kind, lambda _: True))
         if kind == "create":
             await self.create_order(rng, client)
+        elif kind == "add line":
+            await self.add_line(rng, client, order)
         elif kind == "update" and order.lines:
             await self.update_line(rng, client, order)
+        elif kind in ("delete line", "delete free line") and order.lines:
+            await self.delete_line(rng, client, order)
         elif kind == "pack" and order.allocations:
             await self.pack(rng, client, order)
         elif kind == "remove" and order.allocations:
@@ -580,15 +681,22 @@ class Load:
         assert self.http is not None
         for sku in self.skus:
             await self._setup_call(CREATE_ITEM, "createItem", {"sku": sku, "name": sku})
-        for sequence, code in enumerate(LOCATIONS, start=1):
+        await self._setup_call(
+            CREATE_ITEM, "createItem", {"sku": SERIAL, "name": SERIAL, "serialized": True}
+        )
+        for code, sequence in PICK_SEQUENCE.items():
             await self._setup_call(
                 CREATE_LOCATION,
                 "createLocation",
                 {"code": code, "name": code, "pickSequence": sequence},
             )
-        for sku in self.skus:
-            for lot, location in (("L1", "BIN-1"), ("L2", "BIN-2")):
-                await self.adjust(0, sku, lot, location, 12)
+        # FEFO takes L2 (it expires) at BIN-2 first, FIFO L1 (received first) at BIN-1,
+        # LOCATION L3 at BIN-3 (picked first). The serialized item has stock too, which
+        # allocateOrder must leave alone.
+        for sku in [*self.skus, SERIAL]:
+            for lot, location, quantity in (("L1", "BIN-1", 6), ("L2", "BIN-2", 6)):
+                await self.adjust(0, sku, lot, location, quantity)
+            await self.adjust(0, sku, "L3", "BIN-3", 3)
         rng = random.Random(f"{self.config.seed}-setup")
         for _ in range(8):
             await self.create_order(rng, 0)
