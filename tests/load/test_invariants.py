@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.load import checker
@@ -204,3 +205,61 @@ async def test_a_client_packing_at_a_stale_version_gets_version_conflict_and_cha
         assert again["packAllocatedOrder"]["errors"] == []
         assert [p["quantity"] for p in again["packAllocatedOrder"]["packedLines"]] == [5]
     assert (await checker.read_snapshot(engine)).orders[pk(order_id)].version == v + 2
+
+
+# -- a race that the load run found --------------------------------------------------------------
+
+CANCEL_READING_ITS_LINE = """mutation($id: ID!) { cancelBackorder(id: $id) {
+  backorder { status salesOrderLine { id } } errors { code } } }"""
+DELETE_LINE = "mutation($id: ID!) { deleteSalesOrderLine(id: $id) { errors { code } } }"
+BACKORDERED = """mutation($id: ID!) { allocateOrder(id: $id) {
+  salesOrder { lines { id backorders { id } } } errors { code } } }"""
+RACES, AT_ONCE = 64, 8  # the bug below showed in about a third of such races here
+
+
+async def answer(http: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:
+    response = await http.post("/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def cancel_racing_deletion(http: httpx.AsyncClient) -> tuple[dict[str, Any], ...]:
+    """An order line with nothing in stock, so backordered; then its backorder cancelled
+    and the line deleted at once (a line without allocation lines may be deleted)."""
+    order_id = await order(http, "NO-STOCK", 2)
+    data = await gql(http, BACKORDERED, id=order_id)
+    (line,) = data["allocateOrder"]["salesOrder"]["lines"]
+    (backorder,) = line["backorders"]
+    return tuple(
+        await asyncio.gather(
+            answer(http, CANCEL_READING_ITS_LINE, id=backorder["id"]),
+            answer(http, DELETE_LINE, id=line["id"]),
+        )
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: the payload is read back after the commit in several READ "
+    "COMMITTED statements, so a line deleted between reading the cancelled backorder "
+    "and reading its salesOrderLine trips the assert in schema/types.py's _one "
+    "('SalesOrderLine n vanished') and the client gets 'Unexpected error.' for a cancel "
+    "that was committed. When that is fixed this test passes: remove the mark.",
+)
+async def test_a_cancel_racing_the_deletion_of_its_line_never_answers_unexpected_error(
+    live: LiveServer, engine: AsyncEngine
+) -> None:
+    async with httpx.AsyncClient(base_url=live.url, timeout=60) as http:
+        await warehouse(http, "NO-STOCK")
+        for _ in range(RACES // AT_ONCE):
+            races = await asyncio.gather(*(cancel_racing_deletion(http) for _ in range(AT_ONCE)))
+            for cancelled, deleted in races:
+                # Whichever commits first, both answer with a payload: the deletion
+                # succeeds, and the cancel either succeeded first or finds no backorder.
+                assert "errors" not in deleted, deleted
+                assert deleted["data"]["deleteSalesOrderLine"]["errors"] == []
+                assert "errors" not in cancelled, cancelled
+                codes = [e["code"] for e in cancelled["data"]["cancelBackorder"]["errors"]]
+                assert codes in ([], ["NOT_FOUND"]), cancelled
+    assert checker.check(await checker.read_snapshot(engine)).violations == []
