@@ -33,6 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 RETRY_LINE = "conflict on attempt"
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d ")
 STARTED_LINE = "Application startup complete."
+# uvicorn's own idle timeout is 5 s, the same as httpx's keepalive_expiry: a server that
+# closes an idle connection just as the client reuses it fails a call it never saw
+# (ReadError). With the server's longer, the client always drops it first.
+KEEP_ALIVE_SECONDS = 60
 
 
 def free_port() -> int:
@@ -77,6 +81,7 @@ class LiveServer:
             sys.executable, "-m", "uvicorn", "schema.asgi:create", "--factory",
             "--workers", str(self.workers), "--host", "127.0.0.1", "--port", str(self.port),
             "--no-access-log", "--timeout-graceful-shutdown", "5",
+            "--timeout-keep-alive", str(KEEP_ALIVE_SECONDS),
         ]  # fmt: skip
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
