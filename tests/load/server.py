@@ -126,22 +126,38 @@ class LiveServer:
         self.process = None
 
     def worker_pids(self) -> list[int]:
+        """The uvicorn workers: children started by multiprocessing's spawn, not the
+        supervisor's other child, multiprocessing's resource tracker."""
         if self.process is None:
             return []
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        try:
-            return [int(pid) for pid in children.read_text().split()]
-        except OSError:
-            return []
+        workers = []
+        with contextlib.suppress(OSError):
+            for pid in children.read_text().split():
+                with contextlib.suppress(OSError):
+                    if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        workers.append(int(pid))
+        return workers
 
-    def kill_worker(self) -> int | None:
-        """SIGKILL one worker; uvicorn's supervisor starts a new one in its place."""
-        pids = self.worker_pids()
-        if not pids:
-            return None
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pids[0], signal.SIGKILL)
-        return pids[0]
+    def kill_worker(self, timeout: float = HANG_GUARD_SECONDS) -> tuple[int, int]:
+        """SIGKILL one worker and wait until uvicorn's supervisor has started another in
+        its place (the timeout only guards against a hang): the pids of both."""
+        before = self.worker_pids()
+        assert len(before) == self.workers, before
+        offset = self.log_size()
+        os.kill(before[0], signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = self.worker_pids()
+            started = self._log_since(offset).count(STARTED_LINE)
+            if before[0] not in now and len(now) == self.workers and started:
+                (new,) = set(now) - set(before)
+                return before[0], new
+            time.sleep(0.05)
+        raise RuntimeError(f"no worker replaced {before[0]}; log:\n{self._log_since(offset)}")
+
+    def log_text(self, since: int = 0) -> str:
+        return self._log_since(since) if self.log.exists() else ""
 
     def stop(self) -> None:
         """SIGTERM the group and wait; SIGKILL whatever is left after 10 s."""

@@ -11,6 +11,7 @@ run's server), so that test starts an embedded one in every configuration.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -97,17 +98,25 @@ async def test_killed_backends_give_unavailable_and_the_server_recovers_by_itsel
 async def test_a_server_killed_with_sigkill_mid_load_leaves_nothing_half_done(
     live: LiveServer, engine: AsyncEngine
 ) -> None:
+    # The server first: while it is down no call completes, so the worker (whose
+    # fault lasts until another has started in its place) is still killed under load.
     plan = config(
         5,
-        Fault("SIGKILL one worker", 48, faults.kill_worker(live)),
-        Fault("SIGKILL the server", 96, faults.kill_server(live)),
+        Fault("SIGKILL the server", 48, faults.kill_server(live)),
+        Fault("SIGKILL one worker", 120, faults.kill_worker(live)),
     )
+    log_before = live.log_size()
 
     report = await load_and_check(live, engine, plan, "fault (b): API processes killed")
 
     assert report.violations == [], report.summary()
     assert report.unexpected == [], report.summary()
     assert_ran_to_the_end(report)
+    # A worker (not some other child of the supervisor) died, and the supervisor said so
+    # before it started another in its place.
+    killed = report.faults[1].detail.split()[1]
+    died = re.findall(r"Child process \[(\d+)\] died", live.log_text(since=log_before))
+    assert died == [killed], (died, report.summary())
     # Requests were cut off in flight: their outcome is unknown to the client, and the
     # checker found each either wholly applied or not at all.
     # The database stayed up: no UNAVAILABLE, only requests cut off with their process.
