@@ -50,10 +50,10 @@ bench-smoke: $(STAMP)
 
 .PHONY: soak
 ## First the model-based test in deep mode (MODEL_DEEP=1: 100 examples of up to 50 steps
-## instead of 20 of 30; about 5 minutes). Then tests/load's load run and checker for
-## 5 minutes with 64 clients, faults interleaved (backends killed, API processes killed,
-## PostgreSQL restarted). SOAK_SECONDS, SOAK_CLIENTS, SOAK_SEED and SOAK_WORKERS change it.
-## Prints the figures; fails on any violation.
+## instead of 20 of 30; about 5 minutes). Then tests/load's load run and checker: 64 clients
+## making 12,800 calls (20 minutes on 2 busy cores), faults interleaved (backends killed, API
+## processes killed, PostgreSQL restarted). SOAK_CALLS, SOAK_CLIENTS, SOAK_SEED and
+## SOAK_WORKERS change it. Prints the figures; fails on any violation.
 soak: $(STAMP)
 	MODEL_DEEP=1 $(BIN)/pytest tests/service/test_model.py
 	$(BIN)/python -m tests.load.soak

@@ -35,12 +35,19 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 async def load_and_check(
     live: LiveServer, engine: AsyncEngine, config: Config, title: str
 ) -> LoadReport:
-    """Run the load, count the retries in the server's log, run the checker, report."""
+    """Run the load with the checker watching snapshots on the way, count the retries in
+    the server's log, run the checker on the end state and the whole history, report."""
     retries_before, log_before = live.retries(), live.log_size()
-    report = await run_load(live.url, config)
+    watcher = checker.Watcher(engine)
+    report = await run_load(live.url, config, watcher)
     report.retries = live.retries() - retries_before
     report.server_errors = live.masked_errors(since=log_before)
-    verdict = checker.check(await checker.read_snapshot(engine), report.history)
-    report.violations, report.checked = verdict.violations, verdict.counts
+    # The end state is compared with the last snapshot of the run, as well.
+    verdict = checker.check(
+        await checker.read_snapshot(engine), report.history, previous=watcher.previous
+    )
+    report.violations = watcher.violations + [str(v) for v in verdict.violations]
+    report.checked = verdict.counts + watcher.counts
+    report.snapshots, report.snapshots_missed = watcher.taken, watcher.missed
     REPORTS.append(f"{title}:\n{report.summary()}")
     return report

@@ -42,8 +42,8 @@ def kill_worker(server: LiveServer) -> Action:
     """SIGKILL one uvicorn worker; its supervisor starts another."""
 
     async def action() -> str:
-        pid = await asyncio.to_thread(server.kill_worker)
-        return f"worker {pid} killed"
+        killed, started = await asyncio.to_thread(server.kill_worker)
+        return f"worker {killed} killed, worker {started} started in its place"
 
     return action
 

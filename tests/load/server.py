@@ -27,11 +27,16 @@ from sqlalchemy.pool import NullPool
 
 from db.embedded import DATA_ROOT, embedded_postgres
 from db.engine import asyncpg_url, upgrade_to_head
+from tests.load.workload import HANG_GUARD_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 RETRY_LINE = "conflict on attempt"
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d ")
 STARTED_LINE = "Application startup complete."
+# uvicorn's own idle timeout is 5 s, the same as httpx's keepalive_expiry: a server that
+# closes an idle connection just as the client reuses it fails a call it never saw
+# (ReadError). With the server's longer, the client always drops it first.
+KEEP_ALIVE_SECONDS = 60
 
 
 def free_port() -> int:
@@ -60,8 +65,9 @@ class LiveServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60) -> None:
-        """Start it and wait until every worker has started and /healthz answers."""
+    def start(self, timeout: float = HANG_GUARD_SECONDS) -> None:
+        """Start it and wait until every worker has started and /healthz answers (the
+        timeout only guards against a hang)."""
         assert self.process is None, "already running"
         env = {
             **os.environ,
@@ -75,6 +81,7 @@ class LiveServer:
             sys.executable, "-m", "uvicorn", "schema.asgi:create", "--factory",
             "--workers", str(self.workers), "--host", "127.0.0.1", "--port", str(self.port),
             "--no-access-log", "--timeout-graceful-shutdown", "5",
+            "--timeout-keep-alive", str(KEEP_ALIVE_SECONDS),
         ]  # fmt: skip
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
@@ -119,22 +126,38 @@ class LiveServer:
         self.process = None
 
     def worker_pids(self) -> list[int]:
+        """The uvicorn workers: children started by multiprocessing's spawn, not the
+        supervisor's other child, multiprocessing's resource tracker."""
         if self.process is None:
             return []
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        try:
-            return [int(pid) for pid in children.read_text().split()]
-        except OSError:
-            return []
+        workers = []
+        with contextlib.suppress(OSError):
+            for pid in children.read_text().split():
+                with contextlib.suppress(OSError):
+                    if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        workers.append(int(pid))
+        return workers
 
-    def kill_worker(self) -> int | None:
-        """SIGKILL one worker; uvicorn's supervisor starts a new one in its place."""
-        pids = self.worker_pids()
-        if not pids:
-            return None
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pids[0], signal.SIGKILL)
-        return pids[0]
+    def kill_worker(self, timeout: float = HANG_GUARD_SECONDS) -> tuple[int, int]:
+        """SIGKILL one worker and wait until uvicorn's supervisor has started another in
+        its place (the timeout only guards against a hang): the pids of both."""
+        before = self.worker_pids()
+        assert len(before) == self.workers, before
+        offset = self.log_size()
+        os.kill(before[0], signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = self.worker_pids()
+            started = self._log_since(offset).count(STARTED_LINE)
+            if before[0] not in now and len(now) == self.workers and started:
+                (new,) = set(now) - set(before)
+                return before[0], new
+            time.sleep(0.05)
+        raise RuntimeError(f"no worker replaced {before[0]}; log:\n{self._log_since(offset)}")
+
+    def log_text(self, since: int = 0) -> str:
+        return self._log_since(since) if self.log.exists() else ""
 
     def stop(self) -> None:
         """SIGTERM the group and wait; SIGKILL whatever is left after 10 s."""
@@ -202,7 +225,8 @@ class OwnPostgres:
         server = get_server(self.pgdata)  # the running instance this process started
         pg_ctl = str(server.bin_path / "pg_ctl")
         log = str(self.pgdata / "log")
-        command = [pg_ctl, "-D", str(self.pgdata), "-l", log, "-w", "-t", "60", "-m", "fast"]
+        wait = int(HANG_GUARD_SECONDS)  # only a guard against a hang
+        command = [pg_ctl, "-D", str(self.pgdata), "-l", log, "-w", "-t", str(wait), "-m", "fast"]
         started = time.monotonic()
         subprocess.run(
             [*command, "restart"],
@@ -211,7 +235,7 @@ class OwnPostgres:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            timeout=90,
+            timeout=wait + 30,
         )
         return time.monotonic() - started
 

@@ -1,6 +1,9 @@
-"""Faults under load, each followed by the checker: backends killed, the API process
-killed with SIGKILL, PostgreSQL restarted. Nothing half-written may survive, and the
-server must serve again by itself (the summary says how soon).
+"""Faults under load, with the checker on snapshots during the run and at its end: backends
+killed, the API process killed with SIGKILL, PostgreSQL restarted. Nothing half-written
+may survive, and the server must serve again by itself (the summary says how soon).
+
+Each fault strikes after a given number of calls, and every run ends when its clients
+have made all theirs, so a slow machine cannot leave a fault out or cut a run short.
 
 The restart needs a PostgreSQL of the test's own (the rest of the suite shares the
 run's server), so that test starts an embedded one in every configuration.
@@ -8,6 +11,7 @@ run's server), so that test starts an embedded one in every configuration.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -19,7 +23,27 @@ from tests.load.conftest import load_and_check
 from tests.load.server import LiveServer, OwnPostgres, fresh_database, own_postgres
 from tests.load.workload import READING_THE_PAYLOAD, Config, Fault, LoadReport, Outcome
 
-CLIENTS, OPS, SECONDS = 32, 250, 10
+CLIENTS, CALLS_PER_CLIENT, SNAPSHOT_EVERY = 32, 6, 24  # 192 calls, a snapshot every 24
+
+
+def config(seed: int, *faults: Fault) -> Config:
+    return Config(
+        clients=CLIENTS,
+        calls_per_client=CALLS_PER_CLIENT,
+        seed=seed,
+        faults=faults,
+        snapshot_every=SNAPSHOT_EVERY,
+    )
+
+
+def assert_ran_to_the_end(report: LoadReport) -> None:
+    """Every planned call was made, every fault struck, and each planned snapshot was
+    either checked or missed for want of a database (never skipped)."""
+    assert report.calls == report.config.calls, report.summary()
+    assert [f.name for f in report.faults] == [f.name for f in report.config.faults]
+    planned = len(range(SNAPSHOT_EVERY, report.config.calls, SNAPSHOT_EVERY))
+    assert len(report.snapshots) + len(report.snapshots_missed) == planned, report.summary()
+    assert report.snapshots, report.summary()
 
 
 def unavailable(report: LoadReport) -> int:
@@ -55,22 +79,16 @@ async def test_killed_backends_give_unavailable_and_the_server_recovers_by_itsel
 ) -> None:
     supervisor, workers = live.process, live.worker_pids()
     kill = faults.terminate_backends(database_url)
-    config = Config(
-        clients=CLIENTS,
-        max_ops=OPS,
-        seconds=SECONDS,
-        seed=4,
-        faults=[Fault("pg_terminate_backend", at, kill) for at in (0.2, 0.4, 0.6)],
-    )
+    plan = config(4, *(Fault("pg_terminate_backend", calls, kill) for calls in (48, 96, 144)))
 
-    report = await load_and_check(live, engine, config, "fault (a): backends terminated x3")
+    report = await load_and_check(live, engine, plan, "fault (a): backends terminated x3")
 
     assert report.violations == [], report.summary()
+    assert_ran_to_the_end(report)
     # Never "Unexpected error.": every request caught got UNAVAILABLE, and nothing else
     # failed for want of an answer (the server itself never went away).
     assert report.unexpected == [], report.summary()
     assert_unavailable_in_payloads(report)
-    assert len(report.faults) == 3, report.summary()
     assert unavailable(report) > 0, report.summary()
     assert_recovered(report)
     # No restart: the same processes serve on.
@@ -80,22 +98,25 @@ async def test_killed_backends_give_unavailable_and_the_server_recovers_by_itsel
 async def test_a_server_killed_with_sigkill_mid_load_leaves_nothing_half_done(
     live: LiveServer, engine: AsyncEngine
 ) -> None:
-    config = Config(
-        clients=CLIENTS,
-        max_ops=OPS,
-        seconds=SECONDS,
-        seed=5,
-        faults=[
-            Fault("SIGKILL one worker", 0.25, faults.kill_worker(live)),
-            Fault("SIGKILL the server", 0.5, faults.kill_server(live)),
-        ],
+    # The server first: while it is down no call completes, so the worker (whose
+    # fault lasts until another has started in its place) is still killed under load.
+    plan = config(
+        5,
+        Fault("SIGKILL the server", 48, faults.kill_server(live)),
+        Fault("SIGKILL one worker", 120, faults.kill_worker(live)),
     )
+    log_before = live.log_size()
 
-    report = await load_and_check(live, engine, config, "fault (b): API processes killed")
+    report = await load_and_check(live, engine, plan, "fault (b): API processes killed")
 
     assert report.violations == [], report.summary()
     assert report.unexpected == [], report.summary()
-    assert len(report.faults) == 2, report.summary()
+    assert_ran_to_the_end(report)
+    # A worker (not some other child of the supervisor) died, and the supervisor said so
+    # before it started another in its place.
+    killed = report.faults[1].detail.split()[1]
+    died = re.findall(r"Child process \[(\d+)\] died", live.log_text(since=log_before))
+    assert died == [killed], (died, report.summary())
     # Requests were cut off in flight: their outcome is unknown to the client, and the
     # checker found each either wholly applied or not at all.
     # The database stayed up: no UNAVAILABLE, only requests cut off with their process.
@@ -119,20 +140,14 @@ async def test_postgres_restarted_under_load_is_unavailable_for_a_moment_then_se
     engine = create_engine(url, pool_size=1)
     try:
         with LiveServer(url, log, workers=2) as live:
-            config = Config(
-                clients=CLIENTS,
-                max_ops=OPS,
-                seconds=SECONDS,
-                seed=6,
-                faults=[Fault("PostgreSQL restart", 0.4, faults.restart_postgres(postgres))],
-            )
-            report = await load_and_check(live, engine, config, "fault (c): PostgreSQL restarted")
+            plan = config(6, Fault("PostgreSQL restart", 80, faults.restart_postgres(postgres)))
+            report = await load_and_check(live, engine, plan, "fault (c): PostgreSQL restarted")
     finally:
         await engine.dispose()
 
     assert report.violations == [], report.summary()
     assert report.unexpected == [], report.summary()
+    assert_ran_to_the_end(report)
     assert_unavailable_in_payloads(report)
-    assert len(report.faults) == 1, report.summary()
     assert unavailable(report) > 0, report.summary()
     assert_recovered(report)

@@ -1,8 +1,10 @@
 """SPEC section 5 under real load: the server as deployed (uvicorn, 2 worker processes) and
-many concurrent HTTP clients, judged afterwards by tests/load/checker.py.
+many concurrent HTTP clients, judged by tests/load/checker.py on snapshots taken while
+they run and at the end.
 
-Bounded in operations and time so that CI stays quick; `make soak` runs the same load
-and checker longer, with faults (tests/load/soak.py).
+Bounded by calls, not by time: each client makes its planned number of calls however
+slow the machine. `make soak` runs the same load and checker longer, with faults
+(tests/load/soak.py).
 """
 
 from __future__ import annotations
@@ -11,39 +13,57 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.load import checker
 from tests.load.conftest import REPORTS, load_and_check
 from tests.load.server import LiveServer
-from tests.load.workload import Config, Outcome, pk
+from tests.load.workload import STRATEGIES, Config, Outcome, pk
+
+CONFIG = Config(clients=32, calls_per_client=10, seed=20260101, snapshot_every=20)
 
 
 async def test_racing_clients_never_break_an_invariant(
     live: LiveServer, engine: AsyncEngine
 ) -> None:
     report = await load_and_check(
-        live,
-        engine,
-        Config(clients=32, max_ops=400, seconds=12, seed=20260101),
-        "invariant load run (32 clients, 2 workers)",
+        live, engine, CONFIG, "invariant load run (32 clients x 10 calls, 2 workers)"
     )
 
     assert report.violations == [], report.summary()
     assert report.unexpected == [], report.summary()
+    # Every client made every call it planned: nothing cut the run short.
+    assert report.calls == CONFIG.calls == 320, report.summary()
     # No faults here: every call got an answer, success or a domain error.
     assert report.mutations(Outcome.UNKNOWN) == [], report.summary()
     assert len(report.mutations(Outcome.OK)) > len(report.history) / 2, report.summary()
     # The clients really collided: races inside the server, stale expectedVersions.
     assert report.retries > 0, report.summary()
     assert report.version_conflicts(guarded=True) > 0, report.summary()
+    # The checker judged a snapshot every 20 calls, the database never failing it, and
+    # the clients were at work while it did.
+    assert len(report.snapshots) == CONFIG.calls // 20 - 1, report.summary()
+    assert report.snapshots_missed == [], report.summary()
+    assert max(in_flight for _, in_flight in report.snapshots) > 0, report.summary()
+    # Lines were added and deleted, and deletions refused for allocation lines; every
+    # strategy allocated. (The whole mix, by outcome and code, is in the summary.)
+    assert report.succeeded("addSalesOrderLine"), report.summary()
+    assert report.succeeded("deleteSalesOrderLine"), report.summary()
+    assert report.codes(Outcome.REJECTED)["LINE_HAS_ALLOCATIONS"] > 0, report.summary()
+    assert set(report.strategies()) == {s or "default" for s in STRATEGIES}, report.summary()
     # The checker had something to check in each of its ways.
     for counted in (
         "orders checked right after their last allocation",
         "order versions checked",
+        "balance versions checked exactly",
         "lines whose last update was checked",
+        "orders whose lines were checked",
+        "serialized lines reported skipped",
         "packed lines",
         "allocation lines",
+        "balances compared with the snapshot before",
+        "orders compared with the snapshot before",
     ):
         assert report.checked[counted] > 0, (counted, report.summary())
 
@@ -185,3 +205,118 @@ async def test_a_client_packing_at_a_stale_version_gets_version_conflict_and_cha
         assert again["packAllocatedOrder"]["errors"] == []
         assert [p["quantity"] for p in again["packAllocatedOrder"]["packedLines"]] == [5]
     assert (await checker.read_snapshot(engine)).orders[pk(order_id)].version == v + 2
+
+
+# -- a race that the load run found --------------------------------------------------------------
+
+CANCEL_READING_ITS_LINE = """mutation($id: ID!) { cancelBackorder(id: $id) {
+  backorder { status salesOrderLine { id } } errors { code } } }"""
+DELETE_LINE = "mutation($id: ID!) { deleteSalesOrderLine(id: $id) { errors { code } } }"
+BACKORDERED = """mutation($id: ID!) { allocateOrder(id: $id) {
+  salesOrder { lines { id backorders { id } } } errors { code } } }"""
+RACES, AT_ONCE = 64, 8  # the bug below showed in about a third of such races here
+
+
+async def answer(http: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:
+    response = await http.post("/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def cancel_racing_deletion(http: httpx.AsyncClient) -> tuple[dict[str, Any], ...]:
+    """An order line with nothing in stock, so backordered; then its backorder cancelled
+    and the line deleted at once (a line without allocation lines may be deleted)."""
+    order_id = await order(http, "NO-STOCK", 2)
+    data = await gql(http, BACKORDERED, id=order_id)
+    (line,) = data["allocateOrder"]["salesOrder"]["lines"]
+    (backorder,) = line["backorders"]
+    return tuple(
+        await asyncio.gather(
+            answer(http, CANCEL_READING_ITS_LINE, id=backorder["id"]),
+            answer(http, DELETE_LINE, id=line["id"]),
+        )
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: the payload is read back after the commit in several READ "
+    "COMMITTED statements, so a line deleted between reading the cancelled backorder "
+    "and reading its salesOrderLine trips the assert in schema/types.py's _one "
+    "('SalesOrderLine n vanished') and the client gets 'Unexpected error.' for a cancel "
+    "that was committed. When that is fixed this test passes: remove the mark.",
+)
+async def test_a_cancel_racing_the_deletion_of_its_line_never_answers_unexpected_error(
+    live: LiveServer, engine: AsyncEngine
+) -> None:
+    async with httpx.AsyncClient(base_url=live.url, timeout=60) as http:
+        await warehouse(http, "NO-STOCK")
+        for _ in range(RACES // AT_ONCE):
+            races = await asyncio.gather(*(cancel_racing_deletion(http) for _ in range(AT_ONCE)))
+            for cancelled, deleted in races:
+                # Whichever commits first, both answer with a payload: the deletion
+                # succeeds, and the cancel either succeeded first or finds no backorder.
+                assert "errors" not in deleted, deleted
+                assert deleted["data"]["deleteSalesOrderLine"]["errors"] == []
+                assert "errors" not in cancelled, cancelled
+                codes = [e["code"] for e in cancelled["data"]["cancelBackorder"]["errors"]]
+                assert codes in ([], ["NOT_FOUND"]), cancelled
+    assert checker.check(await checker.read_snapshot(engine)).violations == []
+
+
+ALLOCATE_ONE = (
+    "mutation($id: ID!) { allocateOrder(id: $id) { allocations { id } errors { code } } }"
+)
+ITS_ALLOCATIONS = "query($id: ID!) { salesOrder(id: $id) { allocations { id } } }"
+REMOVE_THEM = """mutation($ids: [ID!]!) { removeAllocationLines(ids: $ids) {
+  removedIds errors { code } } }"""
+# Rounds of races, until one shows the bug below: here 1 to 10 in 100 races did.
+ROUNDS, PAIRS = 10, 48
+
+
+async def allocation_racing_removal(http: httpx.AsyncClient) -> tuple[set[str], set[str]]:
+    """An order of 1, allocated while another client reads the order until it sees the
+    allocation line, and removes it at once. What allocateOrder answered it had made,
+    and what was removed."""
+    order_id = await order(http, "PLENTY", 1)
+    answered: list[dict[str, Any]] = []
+    removed: set[str] = set()
+
+    async def allocate() -> None:
+        answered.append(await gql(http, ALLOCATE_ONE, id=order_id))
+
+    async def remove_once_seen() -> None:
+        while not answered:
+            data = await gql(http, ITS_ALLOCATIONS, id=order_id)
+            ids = [a["id"] for a in data["salesOrder"]["allocations"]]
+            if ids:
+                data = await gql(http, REMOVE_THEM, ids=ids)
+                removed.update(data["removeAllocationLines"]["removedIds"])
+                return
+
+    await asyncio.gather(allocate(), remove_once_seen())
+    (payload,) = answered
+    assert payload["allocateOrder"]["errors"] == [], payload
+    return {a["id"] for a in payload["allocateOrder"]["allocations"]}, removed
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: allocateOrder reads its allocation lines back after the commit, "
+    "so one that another client removed in between is missing from `allocations`, the "
+    "lines it created (SPEC section 6). When that is fixed this test passes: remove the "
+    "mark (and make ROUNDS 1).",
+)
+async def test_an_allocation_line_removed_at_once_is_still_in_the_answer_that_made_it(
+    live: LiveServer, engine: AsyncEngine
+) -> None:
+    limits = httpx.Limits(max_connections=2 * PAIRS + 8)
+    async with httpx.AsyncClient(base_url=live.url, timeout=60, limits=limits) as http:
+        await warehouse(http, "PLENTY", "BIN-1")
+        await stock(http, "PLENTY", "L1", "BIN-1", ROUNDS * PAIRS)
+        for _ in range(ROUNDS):
+            races = await asyncio.gather(*(allocation_racing_removal(http) for _ in range(PAIRS)))
+            for answered, removed in races:
+                assert removed <= answered, (answered, removed)
+    assert checker.check(await checker.read_snapshot(engine)).violations == []

@@ -1,6 +1,10 @@
 """The load: concurrent clients issue a seeded random mix of mutations against a live server
 over HTTP and keep a history of what each one saw. tests/load/checker.py judges it.
 
+A run is bounded by calls, never by the clock: each client makes its planned number of
+calls, faults strike after a given number of calls, and so do the snapshots that the
+checker takes while the clients go on. A slow machine makes a run slower, not shorter.
+
 Jepsen's way: the clients know only what the API told them. Every mutation is recorded
 with its inputs, when it started and ended, and its outcome: OK (the payload had no
 errors), REJECTED (a domain error: nothing may have changed), UNKNOWN (UNAVAILABLE, a
@@ -18,7 +22,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -28,6 +32,13 @@ from resolvers.ids import parse_global_id, to_global_id
 
 # A mutation whose payload answered but one of whose nested objects could not be read.
 READING_THE_PAYLOAD = "UNAVAILABLE (reading the payload)"
+
+# Not a limit on a run: only a guard against a hang, so that a server that stops
+# answering fails the test instead of blocking it for ever. A request that takes this
+# long is recorded as a timeout (UNKNOWN), and a server refusing connections this long
+# makes its call REFUSED; the tests fail on either. Far above anything a healthy server
+# on a busy 2-core machine needs (calls take well under a second; a restart some).
+HANG_GUARD_SECONDS = 300.0
 
 
 class Outcome(StrEnum):
@@ -61,6 +72,7 @@ class Op:
 @dataclass
 class FaultEvent:
     name: str
+    calls: int  # made when it struck
     start: float
     end: float
     detail: str
@@ -69,32 +81,48 @@ class FaultEvent:
 
 @dataclass
 class Fault:
-    """An action run once the run has gone `at` of the way (by operations or by time)."""
+    """An action run once the clients have made `after_calls` calls between them."""
 
     name: str
-    at: float
+    after_calls: int
     action: Callable[[], Awaitable[str]]
 
 
 @dataclass
 class Config:
     clients: int = 32
-    max_ops: int = 600
-    seconds: float = 20.0
+    calls_per_client: int = 10  # each client makes exactly this many, then stops
     seed: int = 1
-    items: int = 3
+    items: int = 3  # non-serialized; one serialized item comes on top
     guarded_share: float = 0.25  # order mutations sent with expectedVersion
     query_share: float = 0.05  # reads mixed in, to see how queries fail under faults
-    request_timeout: float = 30.0
+    request_timeout: float = HANG_GUARD_SECONDS
     settle: int = 20  # orders allocated once more at the end, see Load.settle
     faults: Sequence[Fault] = ()
+    snapshot_every: int = 0  # calls between the observer's snapshots; 0: none
+
+    @property
+    def calls(self) -> int:
+        return self.clients * self.calls_per_client
+
+    def __post_init__(self) -> None:
+        late = [f.name for f in self.faults if not 0 < f.after_calls < self.calls]
+        if late:
+            raise ValueError(f"faults {late} would strike outside the run's {self.calls} calls")
+
+
+class Observer(Protocol):
+    """Told every `snapshot_every` calls, while the clients go on (checker.Watcher)."""
+
+    async def __call__(self, history: Sequence[Op], calls: int, in_flight: int) -> None: ...
 
 
 @dataclass
 class LoadReport:
     config: Config
     history: list[Op]
-    seconds: float = 0.0
+    seconds: float = 0.0  # how long the clients took: a figure, never a bound
+    calls: int = 0  # made by the clients (mutations and queries; set-up and settle aside)
     queries: Counter[str] = field(default_factory=Counter)  # OK / UNAVAILABLE / ...
     refused_attempts: int = 0  # connects refused (server down), tried again
     unexpected: list[str] = field(default_factory=list)  # masked errors, 5xx, bad answers
@@ -103,12 +131,23 @@ class LoadReport:
     retries: int = 0  # internal retries, from the server's log
     violations: list[str] = field(default_factory=list)  # from the checker
     checked: Counter[str] = field(default_factory=Counter)  # from the checker
+    snapshots: list[tuple[int, int]] = field(default_factory=list)  # (calls, in flight) at each
+    snapshots_missed: list[str] = field(default_factory=list)  # the database was down
 
     def mutations(self, outcome: Outcome | None = None) -> list[Op]:
         return [op for op in self.history if outcome is None or op.outcome is outcome]
 
     def codes(self, outcome: Outcome) -> Counter[str]:
         return Counter(op.code or "?" for op in self.mutations(outcome))
+
+    def succeeded(self, name: str) -> list[Op]:
+        return [op for op in self.mutations(Outcome.OK) if op.name == name]
+
+    def strategies(self) -> Counter[str]:
+        """Successful allocateOrder calls by the strategy they asked for."""
+        return Counter(
+            op.args.get("strategy") or "default" for op in self.succeeded("allocateOrder")
+        )
 
     def version_conflicts(self, guarded: bool) -> int:
         return sum(
@@ -119,9 +158,12 @@ class LoadReport:
 
     def summary(self) -> str:
         ok = len(self.mutations(Outcome.OK))
+        in_flight = [n for _, n in self.snapshots]
         lines = [
-            f"{len(self.history)} mutations by {self.config.clients} clients in "
-            f"{self.seconds:.1f} s (seed {self.config.seed}): {ok} succeeded, "
+            f"{self.calls} calls by {self.config.clients} clients "
+            f"({self.config.calls_per_client} each, seed {self.config.seed}) in "
+            f"{self.seconds:.1f} s; {len(self.history)} mutations in all (set-up and "
+            f"settling included): {ok} succeeded, "
             f"{self.retries} internal retries, "
             f"{self.version_conflicts(True)} VERSION_CONFLICT answers to expectedVersion, "
             f"{self.version_conflicts(False)} without it (retry budget spent), "
@@ -131,6 +173,11 @@ class LoadReport:
             f"  queries: {_counts(self.queries)}; connects refused and retried: "
             f"{self.refused_attempts}; unexpected answers: {len(self.unexpected)}",
             "  checked: " + _counts(self.checked),
+            f"  snapshots checked during the run: {len(self.snapshots)} "
+            f"(calls in flight at each: {min(in_flight, default=0)} to "
+            f"{max(in_flight, default=0)}), missed: {len(self.snapshots_missed)} "
+            f"{self.snapshots_missed or ''}".rstrip(),
+            "  allocateOrder by strategy: " + _counts(self.strategies()),
         ]
         for event in self.faults:
             recovered = (
@@ -139,7 +186,7 @@ class LoadReport:
                 else "no mutation succeeded after it"
             )
             lines.append(
-                f"  fault {event.name} at {event.start:.1f} s for "
+                f"  fault {event.name} after {event.calls} calls, at {event.start:.1f} s, for "
                 f"{event.end - event.start:.2f} s ({event.detail}); {recovered}"
             )
         lines += [f"  VIOLATION {v}" for v in self.violations[:20]]
@@ -157,7 +204,7 @@ def _counts(counter: Counter[str]) -> str:
 ORDER = (
     "id version lines { id quantity } allocations { id quantityPacked } backorders { id status }"
 )
-ERRORS = "errors { code currentVersion }"
+ERRORS = "errors { code field currentVersion }"
 
 CREATE_ITEM = "mutation($input: CreateItemInput!) { createItem(input: $input) { " + ERRORS + " } }"
 CREATE_LOCATION = (
@@ -167,12 +214,22 @@ CREATE_ORDER = (
     "mutation($input: CreateSalesOrderInput!) { createSalesOrder(input: $input) { "
     f"salesOrder {{ {ORDER} }} {ERRORS} }} }}"
 )
+ADD_LINE = (
+    "mutation($order: ID!, $sku: String!, $q: Int!, $v: Int) { addSalesOrderLine("
+    "salesOrderId: $order, sku: $sku, quantity: $q, expectedVersion: $v) { "
+    f"salesOrder {{ {ORDER} }} {ERRORS} }} }}"
+)
+DELETE_LINE = (
+    "mutation($id: ID!, $v: Int) { deleteSalesOrderLine(id: $id, expectedVersion: $v) { "
+    f"salesOrder {{ {ORDER} }} {ERRORS} }} }}"
+)
 UPDATE_LINE = (
     "mutation($id: ID!, $q: Int!, $v: Int) { updateSalesOrderLine(id: $id, quantity: $q, "
     f"expectedVersion: $v) {{ salesOrder {{ {ORDER} }} {ERRORS} }} }}"
 )
 ALLOCATE = (
-    "mutation($id: ID!, $v: Int) { allocateOrder(id: $id, expectedVersion: $v) { "
+    "mutation($id: ID!, $v: Int, $strategy: AllocationStrategy) { allocateOrder(id: $id, "
+    "expectedVersion: $v, strategy: $strategy) { "
     f"salesOrder {{ {ORDER} }} allocations {{ id quantity salesOrderLine {{ id }} "
     f"balance {{ id }} }} {ERRORS} }} }}"
 )
@@ -201,8 +258,17 @@ READ_ORDER = (
     "quantityBackordered item { available } } } }"
 )
 
+# A serialized item: ordered, stocked, and never allocated (SPEC section 4).
+SERIAL = "SERIAL-1"
+STRATEGIES = (None, "FEFO", "FIFO", "LOCATION")  # None: the default, FEFO
+# The one error that does not stop a mutation: allocateOrder skipped a serialized line.
+NOT_STOPPING = {"SERIALIZED_ITEM"}
+
 LOTS = ("L1", "L2", "L3")
-LOCATIONS = ("BIN-1", "BIN-2")
+# Pick sequences that put another place first than either date does, so that each
+# strategy takes from a different balance of the set-up's stock (see Load.setup).
+PICK_SEQUENCE = {"BIN-1": 2, "BIN-2": 3, "BIN-3": 1}
+LOCATIONS = tuple(PICK_SEQUENCE)
 # Lot dates (of 2026), so that FEFO has choices to make: L2 expires, L1 and L3 do not.
 LOT_DATES = {
     "L1": ("2026-01-01T00:00:00+00:00", None),
@@ -226,6 +292,24 @@ class KnownOrder:
     backorders: dict[int, str]  # backorder id -> status
 
 
+def _has_open_backorder(order: KnownOrder) -> bool:
+    return "OPEN" in order.backorders.values()
+
+
+# The orders each operation has something to work on (as far as the clients know).
+FITS: dict[str, Callable[[KnownOrder], bool]] = {
+    "update": lambda order: bool(order.lines),
+    # Half on orders with allocation lines, mostly refused (LINE_HAS_ALLOCATIONS), half
+    # on orders without, which may lose a line.
+    "delete line": lambda order: bool(order.lines and order.allocations),
+    "delete free line": lambda order: bool(order.lines and not order.allocations),
+    "pack": lambda order: not all(order.allocations.values()),
+    "remove": lambda order: not all(order.allocations.values()),
+    "cancel": _has_open_backorder,
+    "delete": _has_open_backorder,
+}
+
+
 class World:
     """What the clients have learnt from answers; shared (one event loop, no locks)."""
 
@@ -233,6 +317,10 @@ class World:
         self.skus = skus
         self.orders: dict[int, KnownOrder] = {}
         self.order_ids: list[int] = []  # in the order they became known
+        # Allocation lines that an allocateOrder answer has listed. Clients remove only
+        # these: an answer read after one of its lines was removed leaves that line out
+        # (a product bug, see test_invariants.py), which the checker would report.
+        self.reported: set[int] = set()
 
     def learn(self, order: dict[str, Any] | None) -> None:
         if not order:
@@ -250,35 +338,40 @@ class World:
         if before is None or before.version <= known.version:  # answers may overtake
             self.orders[known.id] = known
 
-    def pick(self, rng: random.Random) -> KnownOrder:
+    def pick(
+        self, rng: random.Random, fit: Callable[[KnownOrder], bool] = lambda _: True
+    ) -> KnownOrder:
         """Mostly one of the newest orders, so that clients keep meeting on the same ones
-        however long the run."""
+        however long the run; one that the operation can work on, where there is one."""
         ids = self.order_ids[-40:] if rng.random() < 0.8 else self.order_ids
-        return self.orders[rng.choice(ids)]
+        fitting = [i for i in ids if fit(self.orders[i])]
+        return self.orders[rng.choice(fitting or ids)]
 
 
 # -- the run ---------------------------------------------------------------------------------
 
 
 class Load:
-    def __init__(self, base_url: str, config: Config) -> None:
+    def __init__(self, base_url: str, config: Config, observer: Observer | None = None) -> None:
         self.base_url = base_url
         self.config = config
+        self.observer = observer
         self.skus = [f"HOT-{i + 1}" for i in range(config.items)]
         self.world = World(self.skus)
         self.report = LoadReport(config, [])
-        self.issued = 0
+        self.in_flight = 0  # clients in the middle of a call
+        self.progress = asyncio.Condition()  # notified after every call a client makes
         self.t0 = time.monotonic()
-        self.deadline = math.inf
         self.http: httpx.AsyncClient | None = None
 
     # -- HTTP --------------------------------------------------------------------------------
 
     async def _post(self, query: str, variables: dict[str, Any]) -> dict[str, Any] | str:
         """The response body, or what went wrong on the way (a string). A refused
-        connect (the server is down) is tried again until it is up, since nothing was sent."""
+        connect (the server is down) is tried again until it is up, since nothing was
+        sent; only a server down for HANG_GUARD_SECONDS makes the call REFUSED."""
         assert self.http is not None
-        give_up = max(self.deadline, time.monotonic()) + 60
+        give_up = math.inf
         while True:
             try:
                 response = await self.http.post(
@@ -286,6 +379,7 @@ class Load:
                 )
             except httpx.ConnectError:
                 self.report.refused_attempts += 1
+                give_up = min(give_up, time.monotonic() + HANG_GUARD_SECONDS)
                 if time.monotonic() > give_up:
                     return "refused"
                 await asyncio.sleep(0.1)
@@ -336,12 +430,22 @@ class Load:
             op.code = READING_THE_PAYLOAD if nested else "UNAVAILABLE (GraphQL error)"
             return None
         payload: dict[str, Any] = body["data"][op.name]
-        if payload["errors"]:
-            error = payload["errors"][0]
+        stopping = [
+            error
+            for error in payload["errors"]
+            if error["code"] not in NOT_STOPPING or op.name != "allocateOrder"
+        ]
+        if stopping:
+            error = stopping[0]
             op.code = error["code"]
             op.outcome = Outcome.UNKNOWN if op.code == "UNAVAILABLE" else Outcome.REJECTED
             if op.code == "VERSION_CONFLICT":
                 op.result["current_version"] = error["currentVersion"]
+            return None
+        if payload["errors"] and not payload.get("salesOrder"):
+            # SERIALIZED_ITEM comes with the order the other lines were allocated on.
+            op.code = "SERIALIZED_ITEM without the order"
+            self.report.unexpected.append(f"{op}: {payload}")
             return None
         op.outcome = Outcome.OK
         self.world.learn(payload.get("salesOrder"))
@@ -382,6 +486,8 @@ class Load:
 
     async def create_order(self, rng: random.Random, client: int) -> None:
         skus = rng.sample(self.skus, rng.randint(1, min(3, len(self.skus))))
+        if rng.random() < 0.25:
+            skus.insert(rng.randint(0, len(skus)), SERIAL)
         lines = [(sku, rng.randint(1, 8)) for sku in skus]
         op = self.new_op(client, "createSalesOrder", None, lines=lines)
         op.args["customer"] = op.tag
@@ -399,6 +505,26 @@ class Load:
         }
         await self.mutate(op, CREATE_ORDER, variables, ok)
 
+    async def add_line(self, rng: random.Random, client: int, order: KnownOrder) -> None:
+        # The answer does not say which line is the new one; the checker counts them.
+        sku = SERIAL if rng.random() < 0.2 else rng.choice(self.skus)
+        op = self.new_op(client, "addSalesOrderLine", order.id, sku=sku)
+        op.args["quantity"] = rng.randint(1, 8)
+        variables = {
+            "order": to_global_id("SalesOrder", order.id),
+            "sku": sku,
+            "q": op.args["quantity"],
+            "v": self.version(rng, op),
+        }
+        await self.mutate(op, ADD_LINE, variables, lambda _: None)
+
+    async def delete_line(self, rng: random.Random, client: int, order: KnownOrder) -> None:
+        # Lines with allocation lines are refused (LINE_HAS_ALLOCATIONS): often, on purpose.
+        line_id = rng.choice(sorted(order.lines))
+        op = self.new_op(client, "deleteSalesOrderLine", order.id, line_id=line_id)
+        variables = {"id": to_global_id("SalesOrderLine", line_id), "v": self.version(rng, op)}
+        await self.mutate(op, DELETE_LINE, variables, lambda _: None)
+
     async def update_line(self, rng: random.Random, client: int, order: KnownOrder) -> None:
         line_id = rng.choice(sorted(order.lines))
         quantity = rng.randint(1, 12)
@@ -414,16 +540,27 @@ class Load:
     async def allocate(
         self, rng: random.Random, client: int, order: KnownOrder, guard: bool = True
     ) -> None:
-        op = self.new_op(client, "allocateOrder", order.id)
+        strategy = rng.choice(STRATEGIES)
+        op = self.new_op(client, "allocateOrder", order.id, strategy=strategy)
 
         def ok(payload: dict[str, Any]) -> None:
             op.result["allocations"] = {
                 pk(a["id"]): (pk(a["salesOrderLine"]["id"]), pk(a["balance"]["id"]), a["quantity"])
                 for a in payload["allocations"]
             }
+            self.world.reported.update(op.result["allocations"])
+            # SERIALIZED_ITEM names the line by its place in the payload's order.
+            lines = payload["salesOrder"]["lines"]
+            op.result["skipped"] = [
+                pk(lines[int(error["field"][1])]["id"]) for error in payload["errors"]
+            ]
 
         version = self.version(rng, op) if guard else None
-        variables = {"id": to_global_id("SalesOrder", order.id), "v": version}
+        variables = {
+            "id": to_global_id("SalesOrder", order.id),
+            "v": version,
+            "strategy": strategy,
+        }
         await self.mutate(op, ALLOCATE, variables, ok)
 
     async def pack(self, rng: random.Random, client: int, order: KnownOrder) -> None:
@@ -437,7 +574,10 @@ class Load:
 
     async def remove(self, rng: random.Random, client: int, order: KnownOrder) -> None:
         # Mostly unpacked lines; packed and stale ones now and then give errors.
-        candidates = sorted(order.allocations)
+        candidates = sorted(a for a in order.allocations if a in self.world.reported)
+        if not candidates:
+            await self.allocate(rng, client, order)
+            return
         unpacked = [a for a in candidates if not order.allocations[a]]
         pool = unpacked if unpacked and rng.random() < 0.9 else candidates
         ids = rng.sample(pool, rng.randint(1, min(3, len(pool))))
@@ -499,10 +639,10 @@ class Load:
         await self.mutate(op, ADJUST, variables, ok)
 
     async def random_adjust(self, rng: random.Random, client: int) -> None:
-        quantity = rng.randint(1, 15) if rng.random() < 0.75 else -rng.randint(1, 5)
-        await self.adjust(
-            client, rng.choice(self.skus), rng.choice(LOTS), rng.choice(LOCATIONS), quantity
-        )
+        # Receipts a little short of the demand, so that backorders keep coming.
+        quantity = rng.randint(1, 10) if rng.random() < 0.75 else -rng.randint(1, 4)
+        sku = SERIAL if rng.random() < 0.1 else rng.choice(self.skus)
+        await self.adjust(client, sku, rng.choice(LOTS), rng.choice(LOCATIONS), quantity)
 
     async def one(self, rng: random.Random, client: int) -> None:
         """One random operation; falls back to creating or allocating where the chosen one
@@ -510,18 +650,27 @@ class Load:
         if not self.world.orders:
             await self.create_order(rng, client)
             return
-        order = self.world.pick(rng)
         if rng.random() < self.config.query_share:
-            await self.query(order.id)
+            await self.query(self.world.pick(rng).id)
             return
         kind = rng.choices(
-            ["create", "update", "allocate", "pack", "remove", "cancel", "delete", "adjust"],
-            weights=[10, 12, 26, 10, 12, 6, 6, 13],
-        )[0]
+            [
+                "create", "add line", "update", "delete line", "allocate", "pack", "remove",
+                "cancel", "delete", "adjust",
+            ],
+            weights=[9, 6, 10, 8, 22, 11, 11, 8, 8, 13],
+        )[0]  # fmt: skip
+        if kind == "delete line" and rng.random() < 0.5:
+            kind = "delete free line"
+        order = self.world.pick(rng, FITS.get(kind, lambda _: True))
         if kind == "create":
             await self.create_order(rng, client)
+        elif kind == "add line":
+            await self.add_line(rng, client, order)
         elif kind == "update" and order.lines:
             await self.update_line(rng, client, order)
+        elif kind in ("delete line", "delete free line") and order.lines:
+            await self.delete_line(rng, client, order)
         elif kind == "pack" and order.allocations:
             await self.pack(rng, client, order)
         elif kind == "remove" and order.allocations:
@@ -540,15 +689,22 @@ class Load:
         assert self.http is not None
         for sku in self.skus:
             await self._setup_call(CREATE_ITEM, "createItem", {"sku": sku, "name": sku})
-        for sequence, code in enumerate(LOCATIONS, start=1):
+        await self._setup_call(
+            CREATE_ITEM, "createItem", {"sku": SERIAL, "name": SERIAL, "serialized": True}
+        )
+        for code, sequence in PICK_SEQUENCE.items():
             await self._setup_call(
                 CREATE_LOCATION,
                 "createLocation",
                 {"code": code, "name": code, "pickSequence": sequence},
             )
-        for sku in self.skus:
-            for lot, location in (("L1", "BIN-1"), ("L2", "BIN-2")):
-                await self.adjust(0, sku, lot, location, 12)
+        # FEFO takes L2 (it expires) at BIN-2 first, FIFO L1 (received first) at BIN-1,
+        # LOCATION L3 at BIN-3 (picked first). The serialized item has stock too, which
+        # allocateOrder must leave alone.
+        for sku in [*self.skus, SERIAL]:
+            for lot, location, quantity in (("L1", "BIN-1", 6), ("L2", "BIN-2", 6)):
+                await self.adjust(0, sku, lot, location, quantity)
+            await self.adjust(0, sku, "L3", "BIN-3", 3)
         rng = random.Random(f"{self.config.seed}-setup")
         for _ in range(8):
             await self.create_order(rng, 0)
@@ -561,34 +717,42 @@ class Load:
         assert body.get("data"), body
         assert not body["data"][name]["errors"], body
 
-    def _budget_left(self) -> bool:
-        return self.issued < self.config.max_ops and time.monotonic() < self.deadline
-
     async def client(self, index: int) -> None:
         rng = random.Random(f"{self.config.seed}-{index}")
-        while self._budget_left():
-            self.issued += 1
+        for _ in range(self.config.calls_per_client):
             before = len(self.report.history)
+            self.in_flight += 1
             await self.one(rng, index)
+            self.in_flight -= 1
+            self.report.calls += 1
+            async with self.progress:
+                self.progress.notify_all()
             last = self.report.history[-1] if len(self.report.history) > before else None
             if last is not None and last.outcome in (Outcome.UNKNOWN, Outcome.REFUSED):
                 await asyncio.sleep(rng.uniform(0.05, 0.2))  # as the README advises
 
+    async def _calls_made(self, count: int) -> None:
+        async with self.progress:
+            await self.progress.wait_for(lambda: self.report.calls >= count)
+
     async def faults(self) -> None:
-        """Each fault once, in turn; one the run ends before is left out of the report."""
-        for fault in sorted(self.config.faults, key=lambda f: f.at):
-            while (
-                self.issued < fault.at * self.config.max_ops
-                and time.monotonic() - self.t0 < fault.at * self.config.seconds
-            ):
-                if not self._budget_left():
-                    return
-                await asyncio.sleep(0.02)
-            start = time.monotonic()
+        """Each fault once, in turn, when the clients have made its number of calls
+        (Config makes sure that each falls within the run)."""
+        for fault in sorted(self.config.faults, key=lambda f: f.after_calls):
+            await self._calls_made(fault.after_calls)
+            calls, start = self.report.calls, time.monotonic()
             detail = await fault.action()
             self.report.faults.append(
-                FaultEvent(fault.name, start - self.t0, time.monotonic() - self.t0, detail)
+                FaultEvent(fault.name, calls, start - self.t0, time.monotonic() - self.t0, detail)
             )
+
+    async def watch(self, observer: Observer) -> None:
+        """The observer's turn every `snapshot_every` calls, one at a time, while the
+        clients go on: one turn for each threshold, taken at once if it fell behind."""
+        every = self.config.snapshot_every
+        for threshold in range(every, self.config.calls, every):
+            await self._calls_made(threshold)
+            await observer(self.report.history, self.report.calls, self.in_flight)
 
     async def run(self) -> LoadReport:
         limits = httpx.Limits(
@@ -601,11 +765,15 @@ class Load:
             self.http = http
             await self.setup()
             self.t0 = time.monotonic()
-            self.deadline = self.t0 + self.config.seconds
-            clients = [self.client(i) for i in range(1, self.config.clients + 1)]
-            await asyncio.gather(self.faults(), *clients)
-            await self.settle()
+            # A task that fails takes the others down with it, and the run fails loudly.
+            async with asyncio.TaskGroup() as tasks:
+                for index in range(1, self.config.clients + 1):
+                    tasks.create_task(self.client(index))
+                tasks.create_task(self.faults())
+                if self.observer is not None and self.config.snapshot_every:
+                    tasks.create_task(self.watch(self.observer))
             self.report.seconds = time.monotonic() - self.t0
+            await self.settle()
         self._recoveries()
         return self.report
 
@@ -627,5 +795,5 @@ class Load:
             event.recovered_after = min(after) if after else None
 
 
-async def run_load(base_url: str, config: Config) -> LoadReport:
-    return await Load(base_url, config).run()
+async def run_load(base_url: str, config: Config, observer: Observer | None = None) -> LoadReport:
+    return await Load(base_url, config, observer).run()
