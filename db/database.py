@@ -115,6 +115,7 @@ class Session:
                 return await call(connection)
             except Exception as error:
                 if connection_lost(error):
+                    self._savepoints = 0  # the transaction went with the connection
                     raise Unavailable() from error
                 raise
 

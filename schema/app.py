@@ -58,15 +58,16 @@ class AllocationGraphQL(GraphQLOverHTTP[Context]):
             request, request_adapter, sub_response, context, root_value, request_data
         )
 
-    async def finish(self, request: Request, response: Response | None) -> None:
+    async def finish(self, request: Request, response: Response | None) -> Response | None:
         """An idempotent request's outcome is kept (or not), then the request's database
         connection goes back to the pool."""
         made: Context | None = getattr(request.state, "context", None)
         if made is None:
-            return
+            return response
         try:
             if response is not None:
-                await idempotency.end(made, response)
+                return await idempotency.end(made, request, response)
+            return response
         finally:
             await made.close()
 

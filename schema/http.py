@@ -162,12 +162,15 @@ class GraphQLOverHTTP(GraphQL[ContextT, None]):
         except Answered as answered:
             response = answered.response
         finally:
-            await self.finish(request, response)
+            response = await self.finish(request, response)
+        assert response is not None, "an answer was made, or the request failed above"
         await response(scope, receive, send)
 
-    async def finish(self, request: Request, response: Response | None) -> None:
+    async def finish(self, request: Request, response: Response | None) -> Response | None:
         """Called once a request's answer is made (None: it failed), before it is sent:
-        the place to settle and give back what the request held."""
+        the place to settle and give back what the request held. Returns the answer to
+        send: `response`, or another when settling it failed."""
+        return response
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)

@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, Response
 from strawberry.http import GraphQLRequestData
 
 from db import idempotency
-from db.errors import sqlstate
+from db.errors import Unavailable, sqlstate
 from db.idempotency import Claim, Outcome
 from resolvers.context import Context
 from schema.http import Answered, negotiate
@@ -100,13 +100,15 @@ async def begin(
     if len(fields) != 1:
         raise HTTPException(400, "An idempotent request runs exactly one mutation.")
     owner, session = context.credential.owner, context.session
-    await session.begin()
     try:
+        await session.begin()
         kept = await idempotency.claim(session, owner, key, digest(request_data), ttl)
+    except Unavailable:
+        raise Answered(_refusal(request, 503, "UNAVAILABLE")) from None
     except Exception as error:
         await session.rollback()
         if sqlstate(error) == LOCK_NOT_AVAILABLE:
-            raise Answered(_refusal(request, 409, "IDEMPOTENCY_KEY_IN_USE", in_use=True)) from None
+            raise Answered(_refusal(request, 409, "IDEMPOTENCY_KEY_IN_USE")) from None
         raise
     if kept is None:
         context.claim = Claim(owner, key)
@@ -122,29 +124,40 @@ async def begin(
     )  # fmt: skip
 
 
-async def end(context: Context, response: Response) -> None:
-    """Keep the answer with the key and commit, or roll both back (see the module)."""
+async def end(context: Context, request: Request, response: Response) -> Response:
+    """Keep the answer with the key and commit, or roll both back (see the module); the
+    answer to send. When the connection is lost on the way, the change may or may not
+    have committed with its key, and the answer made is not sent: 503 asks for a repeat,
+    which is replayed or runs again."""
     claim, session = context.claim, context.session
     if claim is None:
-        return
+        return response
     context.claim = None
-    if response.status_code == 200 and not context.retryable_refusal:
-        media_type = response.media_type or "application/json"
-        answer = Outcome(b"", response.status_code, media_type, bytes(response.body))
+    if response.status_code != 200 or context.retryable_refusal:
+        await session.rollback()
+        return response
+    media_type = response.media_type or "application/json"
+    answer = Outcome(b"", response.status_code, media_type, bytes(response.body))
+    try:
         await idempotency.keep(session, claim, answer)
         await session.commit()
-    else:
-        await session.rollback()
+    except Unavailable:
+        return _refusal(request, 503, "UNAVAILABLE")
+    return response
 
 
 MESSAGES = {
     "IDEMPOTENCY_KEY_REUSED": "This idempotency key was used with another request.",
     "IDEMPOTENCY_KEY_IN_USE": "A request with this idempotency key is still running.",
+    "UNAVAILABLE": "The database could not be reached; send the request again with the "
+    "same Idempotency-Key: it is answered as it was, or runs now.",
 }
+# Answers to come back in a moment.
+RETRY_LATER = {409, 503}
 
 
-def _refusal(request: Request, status: int, code: str, *, in_use: bool = False) -> Response:
-    headers = {"Vary": "Accept", **({"Retry-After": "1"} if in_use else {})}
+def _refusal(request: Request, status: int, code: str) -> Response:
+    headers = {"Vary": "Accept", **({"Retry-After": "1"} if status in RETRY_LATER else {})}
     return JSONResponse(
         {"errors": [{"message": MESSAGES[code], "extensions": {"code": code}}]},
         status_code=status,

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import idempotency as stored_keys
-from db.database import Database
+from db.database import Database, Session
 from schema import idempotency
 from services.ports import UnitOfWorkFactory
 from tests.conftest import AppClient
@@ -104,8 +104,8 @@ async def test_an_answer_lost_after_the_commit_is_given_again_on_the_retry(
     its answer goes out: the client never sees it, and retries."""
     kept = idempotency.end
 
-    async def commit_then_lose_the_connection(context: Any, response: Any) -> None:
-        await kept(context, response)
+    async def commit_then_lose_the_connection(context: Any, request: Any, response: Any) -> Any:
+        await kept(context, request, response)
         await context.session.execute("SELECT pg_terminate_backend(pg_backend_pid())")
 
     monkeypatch.setattr(idempotency, "end", commit_then_lose_the_connection)
@@ -117,6 +117,60 @@ async def test_an_answer_lost_after_the_commit_is_given_again_on_the_retry(
     assert retried.headers["idempotent-replayed"] == "true"
     assert retried.json()["data"]["adjustInventory"]["balance"] == {"onHand": 15}
     assert await on_hand(engine) == 15
+
+
+@pytest.mark.usefixtures("stocked")
+async def test_a_connection_lost_before_the_commit_answers_503_and_the_retry_runs(
+    client: httpx.AsyncClient, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mutation ran, but its connection is cut before the change and its key commit:
+    the answer it made must not go out (it reports a change that never happened)."""
+    keep = stored_keys.keep
+
+    async def lose_the_connection(session: Any, claim: Any, outcome: Any) -> None:
+        await session.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    monkeypatch.setattr(stored_keys, "keep", lose_the_connection)
+    lost = await post(client, "cut", BODY)
+    monkeypatch.setattr(stored_keys, "keep", keep)
+
+    assert lost.status_code == 503
+    assert lost.headers["retry-after"] == "1"
+    [error] = lost.json()["errors"]
+    assert error["extensions"] == {"code": "UNAVAILABLE"}
+    assert "same Idempotency-Key" in error["message"]
+    assert (await on_hand(engine), await keys(engine)) == (10, 0)
+
+    retried = await post(client, "cut", BODY)
+
+    assert "idempotent-replayed" not in retried.headers
+    assert retried.json()["data"]["adjustInventory"]["balance"] == {"onHand": 15}
+    assert (await on_hand(engine), await keys(engine)) == (15, 1)
+
+
+@pytest.mark.usefixtures("stocked")
+async def test_a_connection_lost_during_the_mutation_is_unavailable_and_not_kept(
+    client: httpx.AsyncClient, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut inside the mutation's savepoint: the answer says UNAVAILABLE, as it would
+    without a key, and the key is free for the retry."""
+    execute = Session.execute
+
+    async def savepoint_then_lose_the_connection(self: Session, statement: str) -> str:
+        done = await execute(self, statement)
+        if statement.startswith("SAVEPOINT"):
+            await execute(self, "SELECT pg_terminate_backend(pg_backend_pid())")
+        return done
+
+    monkeypatch.setattr(Session, "execute", savepoint_then_lose_the_connection)
+    lost = await post(client, "cut", BODY)
+    monkeypatch.setattr(Session, "execute", execute)
+
+    assert lost.status_code == 200
+    assert lost.json()["data"]["adjustInventory"]["errors"] == [{"code": "UNAVAILABLE"}]
+    assert (await on_hand(engine), await keys(engine)) == (10, 0)
+    retried = await post(client, "cut", BODY)
+    assert retried.json()["data"]["adjustInventory"]["balance"] == {"onHand": 15}
 
 
 @pytest.mark.usefixtures("stocked")

@@ -47,6 +47,7 @@ class Clause(StrEnum):
     LINE_TWO_OPEN_BACKORDERS = "a line has at most one OPEN backorder"
     LINE_OVERCOMMITTED = "quantity >= allocated + backordered + cancelled"
     ORDER_STATUS = "an order's stored status is the one its quantities give"
+    LEDGER_UNBALANCED = "a balance's onHand and allocated are the sums of its movements"
 
     # From one snapshot to a later one (SPEC section 5: every change raises the version).
     BALANCE_GONE = "a balance, once there, stays"
@@ -89,6 +90,7 @@ class Clause(StrEnum):
     LINE_UNBALANCED_AFTER_ALLOCATION = (
         "right after allocation, quantity = allocated + backordered + cancelled"
     )
+    APPLIED_TWICE = "a call is applied once at most, however often its client sent it"
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,9 @@ class Snapshot:
     backorders: dict[int, Backorder]
     packed: dict[int, PackedLine]
     parts: list[PackedPart]
+    # balance id -> (onHand, allocated) its movements add up to; None: not read (the
+    # snapshots tests make by hand), which tests/load/test_invariants.py rules out.
+    ledger: dict[int, tuple[int, int]] | None = None
 
     def lines_of(self, order_id: int) -> list[Line]:
         return self._lines_by_order.get(order_id, [])
@@ -329,6 +334,12 @@ async def _read(conn: AsyncConnection, items: dict[int, Item]) -> Snapshot:
     parts = await conn.execute(
         text("SELECT packed_line_id, allocation_id, quantity FROM packed_line_allocations")
     )
+    ledger = await conn.execute(
+        text(
+            "SELECT balance_id, sum(on_hand_delta), sum(allocated_delta) FROM movements "
+            "GROUP BY balance_id"
+        )
+    )
     return Snapshot(
         items=items,
         balances=await _rows(conn, "balances", Balance),
@@ -339,6 +350,7 @@ async def _read(conn: AsyncConnection, items: dict[int, Item]) -> Snapshot:
         backorders=await _rows(conn, "backorders", Backorder),
         packed=await _rows(conn, "packed", PackedLine),
         parts=[PackedPart(*row) for row in parts],
+        ledger={balance: (int(on_hand), int(allocated)) for balance, on_hand, allocated in ledger},
     )
 
 
@@ -407,6 +419,7 @@ def line_balanced(s: Snapshot, line: Line) -> bool:
 
 def _invariants(s: Snapshot, result: Check) -> None:
     _balances(s, result)
+    _ledger(s, result)
     _allocation_lines(s, result)
     _packed_lines(s, result)
     _backorders(s, result)
@@ -450,6 +463,20 @@ def _balances(s: Snapshot, result: Check) -> None:
                 Clause.BALANCE_ON_HAND_UNEXPLAINED,
                 f"balance {b.id}",
                 f"on hand {b.on_hand}, adjustments {adjusted[b.id]} less packed {shipped}",
+            )
+
+
+def _ledger(s: Snapshot, result: Check) -> None:
+    if s.ledger is None:
+        return
+    for b in s.balances.values():
+        result.counts["balances checked against their movements"] += 1
+        moved = s.ledger.get(b.id, (0, 0))
+        if (b.on_hand, b.allocated) != moved:
+            result.fail(
+                Clause.LEDGER_UNBALANCED,
+                f"balance {b.id}",
+                f"on hand {b.on_hand}, allocated {b.allocated}; its movements give {moved}",
             )
 
 
@@ -681,6 +708,7 @@ def _history(s: Snapshot, h: _History, result: Check) -> None:
     _order_versions(s, h, result)
     _balance_versions(s, h, result)
     _balanced_after_allocation(s, h, result)
+    _applied_once(s, h, result)
     result.counts["mutations in the history"] = len(h.ops)
 
 
@@ -1061,6 +1089,21 @@ def _balanced_after_allocation(s: Snapshot, h: _History, result: Check) -> None:
                     f"line {line.id}",
                     f"not fully accounted for after {last}",
                 )
+
+
+def _applied_once(s: Snapshot, h: _History, result: Check) -> None:
+    """However often a call was sent (clients with an Idempotency-Key send it again after
+    a lost answer), what it made is there once: the rows that carry its tag."""
+    tagged = {
+        "orders": Counter(order.customer for order in s.orders.values()),
+        "adjustments": Counter(a.reason for a in s.adjustments.values()),
+    }
+    for rows, tags in tagged.items():
+        for tag, count in tags.items():
+            if count > 1:
+                result.fail(Clause.APPLIED_TWICE, h.by_tag.get(tag, tag), f"{count} {rows}")
+    resent = [op for op in h.ops if op.attempts > 1]
+    result.counts["calls sent again with their Idempotency-Key"] += len(resent)
 
 
 # -- snapshots taken while the load runs -------------------------------------------------------

@@ -110,6 +110,16 @@ def test_a_consistent_database_and_history_pass() -> None:
     assert verdict.counts["orders whose lines were checked"] == 2
 
 
+def test_a_ledger_that_adds_up_passes() -> None:
+    snapshot, history = consistent()
+    snapshot.ledger = {1: (9, 4)}
+
+    verdict = check(snapshot, history)
+
+    assert verdict.violations == []
+    assert verdict.counts["balances checked against their movements"] == 1
+
+
 # -- one breach per clause ---------------------------------------------------------------------
 
 Breach = Callable[[Snapshot, list[Op]], None]
@@ -579,6 +589,30 @@ def a_line_short_right_after_allocation(s: Snapshot, h: list[Op]) -> None:
     replace(s.backorders, 1, quantity=1)
 
 
+@state(
+    Clause.LEDGER_UNBALANCED,
+    "balance 1",
+    "on hand 9, allocated 4; its movements give (9, 3)",
+)
+def a_reservation_without_its_movement(s: Snapshot, h: list[Op]) -> None:
+    s.ledger = {1: (9, 3)}
+
+
+@breaks(Clause.APPLIED_TWICE, "#2 createSalesOrder({}) -> OK", "2 orders")
+def an_order_created_twice(s: Snapshot, h: list[Op]) -> None:
+    s.orders[3] = Order(3, "SO-3", "op-2", "OPEN", 1)
+
+
+@breaks(
+    Clause.APPLIED_TWICE,
+    "#1 adjustInventory({'sku': 'WIDGET', 'quantity': 10}) -> OK",
+    "2 adjustments",
+)
+def a_receipt_applied_twice(s: Snapshot, h: list[Op]) -> None:
+    s.adjustments[2] = Adjustment(2, 1, 10, "op-1")
+    replace(s.balances, 1, on_hand=19, version=6)
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case.breach.__name__ for case in CASES])
 def test_each_breach_is_caught_by_its_clause_alone(case: Case) -> None:
     snapshot, history = consistent()
@@ -811,7 +845,11 @@ async def allocated_packed_and_received(gql: GraphQLClient) -> None:
     ("sql", "at_once", "since"),
     [
         ("UPDATE inventory_balances SET allocated = allocated + 1",
-         [Clause.BALANCE_ALLOCATED_UNRESERVED], [Clause.BALANCE_CHANGED_UNVERSIONED]),
+         [Clause.BALANCE_ALLOCATED_UNRESERVED, Clause.LEDGER_UNBALANCED],
+         [Clause.BALANCE_CHANGED_UNVERSIONED]),
+        ("INSERT INTO movements (balance_id, kind, on_hand_delta, allocated_delta, actor) "
+         "SELECT id, 'RECEIPT', 1, 0, 'system' FROM inventory_balances",
+         [Clause.LEDGER_UNBALANCED], []),
         ("UPDATE sales_orders SET status = 'ALLOCATED'",
          [Clause.ORDER_STATUS], [Clause.ORDER_CHANGED_UNVERSIONED]),
         ("UPDATE items SET serialized = true WHERE sku = 'WIDGET'",
@@ -827,7 +865,7 @@ async def allocated_packed_and_received(gql: GraphQLClient) -> None:
         ("DELETE FROM inventory_adjustments WHERE quantity = 5",
          [Clause.BALANCE_ON_HAND_UNEXPLAINED], []),
     ],
-    ids=["allocated", "status", "serialized", "cancelled", "packed", "adjustment"],
+    ids=["allocated", "movement", "status", "serialized", "cancelled", "packed", "adjustment"],
 )  # fmt: skip
 async def test_breaches_written_to_postgresql_are_read_and_caught(
     gql: GraphQLClient,

@@ -66,6 +66,14 @@ def assert_unavailable_in_payloads(report: LoadReport) -> None:
     assert codes <= {"UNAVAILABLE", READING_THE_PAYLOAD}, report.summary()
 
 
+def assert_keyed_calls_learnt_their_outcome(report: LoadReport) -> None:
+    """A client that sends its mutations with an Idempotency-Key and sends each again
+    after a lost answer always learns whether it was applied (and the checker's
+    APPLIED_TWICE, that it was applied once)."""
+    assert report.keyed(), report.summary()
+    assert [op for op in report.keyed() if op.outcome is Outcome.UNKNOWN] == [], report.summary()
+
+
 def assert_recovered(report: LoadReport) -> None:
     """After every fault a mutation succeeded again before the run ended, with no
     restart or other step on our part. How soon is in the summary, not asserted:
@@ -85,6 +93,7 @@ async def test_killed_backends_give_unavailable_and_the_server_recovers_by_itsel
 
     assert report.violations == [], report.summary()
     assert_ran_to_the_end(report)
+    assert_keyed_calls_learnt_their_outcome(report)
     # Never "Unexpected error.": every request caught got UNAVAILABLE, and nothing else
     # failed for want of an answer (the server itself never went away).
     assert report.unexpected == [], report.summary()
@@ -112,6 +121,7 @@ async def test_a_server_killed_with_sigkill_mid_load_leaves_nothing_half_done(
     assert report.violations == [], report.summary()
     assert report.unexpected == [], report.summary()
     assert_ran_to_the_end(report)
+    assert_keyed_calls_learnt_their_outcome(report)
     # A worker (not some other child of the supervisor) died, and the supervisor said so
     # before it started another in its place.
     killed = report.faults[1].detail.split()[1]
@@ -123,6 +133,8 @@ async def test_a_server_killed_with_sigkill_mid_load_leaves_nothing_half_done(
     cut_off = report.mutations(Outcome.UNKNOWN)
     assert cut_off, report.summary()
     assert all((op.code or "").startswith("transport:") for op in cut_off), report.summary()
+    # Keyed calls were cut off too, and sent again until they were answered.
+    assert report.resent["connection cut"] > 0, report.summary()
     assert_recovered(report)
 
 
@@ -148,6 +160,7 @@ async def test_postgres_restarted_under_load_is_unavailable_for_a_moment_then_se
     assert report.violations == [], report.summary()
     assert report.unexpected == [], report.summary()
     assert_ran_to_the_end(report)
+    assert_keyed_calls_learnt_their_outcome(report)
     assert_unavailable_in_payloads(report)
     assert unavailable(report) > 0, report.summary()
     assert_recovered(report)

@@ -13,7 +13,6 @@ import asyncio
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.load import checker
@@ -37,6 +36,9 @@ async def test_racing_clients_never_break_an_invariant(
     assert report.calls == CONFIG.calls == 320, report.summary()
     # No faults here: every call got an answer, success or a domain error.
     assert report.mutations(Outcome.UNKNOWN) == [], report.summary()
+    # The even-numbered clients sent theirs with an Idempotency-Key, and none was
+    # refused for it (an unexpected answer would say so).
+    assert {op.client % 2 for op in report.keyed()} == {0}, report.summary()
     assert len(report.mutations(Outcome.OK)) > len(report.history) / 2, report.summary()
     # The clients really collided: races inside the server, stale expectedVersions.
     assert report.retries > 0, report.summary()
@@ -64,6 +66,7 @@ async def test_racing_clients_never_break_an_invariant(
         "allocation lines",
         "balances compared with the snapshot before",
         "orders compared with the snapshot before",
+        "balances checked against their movements",
     ):
         assert report.checked[counted] > 0, (counted, report.summary())
 

@@ -10,6 +10,11 @@ with its inputs, when it started and ended, and its outcome: OK (the payload had
 errors), REJECTED (a domain error: nothing may have changed), UNKNOWN (UNAVAILABLE, a
 broken connection or a server killed mid-request: it may or may not have been applied)
 or REFUSED (the connection was never made: nothing was sent).
+
+Half the clients (the even-numbered) send every mutation with an Idempotency-Key (its
+tag) and, as docs/api.md advises, send it again after a lost answer (a cut connection,
+UNAVAILABLE, 409, 503) until they get one: their calls end OK or REJECTED, never
+UNKNOWN, and the checker holds each to having been applied exactly as often as it says.
 """
 
 from __future__ import annotations
@@ -59,6 +64,8 @@ class Op:
     order_id: int | None  # the order it concerns, when the client knows it
     args: dict[str, Any]
     guarded: bool = False  # sent expectedVersion
+    key: str | None = None  # the Idempotency-Key it was sent with
+    attempts: int = 1  # how often it was sent (with its key, after lost answers)
     start: float = 0.0
     end: float = math.inf  # inf: the server may still be working on it
     outcome: Outcome = Outcome.UNKNOWN
@@ -100,6 +107,7 @@ class Config:
     settle: int = 20  # orders allocated once more at the end, see Load.settle
     faults: Sequence[Fault] = ()
     snapshot_every: int = 0  # calls between the observer's snapshots; 0: none
+    keyed: bool = True  # even-numbered clients send Idempotency-Key and retry lost answers
 
     @property
     def calls(self) -> int:
@@ -129,6 +137,8 @@ class LoadReport:
     server_errors: list[str] = field(default_factory=list)  # behind the masked ones
     faults: list[FaultEvent] = field(default_factory=list)
     retries: int = 0  # internal retries, from the server's log
+    resent: Counter[str] = field(default_factory=Counter)  # keyed calls sent again, by why
+    replays: int = 0  # answers with Idempotent-Replayed: true
     violations: list[str] = field(default_factory=list)  # from the checker
     checked: Counter[str] = field(default_factory=Counter)  # from the checker
     snapshots: list[tuple[int, int]] = field(default_factory=list)  # (calls, in flight) at each
@@ -136,6 +146,9 @@ class LoadReport:
 
     def mutations(self, outcome: Outcome | None = None) -> list[Op]:
         return [op for op in self.history if outcome is None or op.outcome is outcome]
+
+    def keyed(self) -> list[Op]:
+        return [op for op in self.history if op.key is not None]
 
     def codes(self, outcome: Outcome) -> Counter[str]:
         return Counter(op.code or "?" for op in self.mutations(outcome))
@@ -178,6 +191,9 @@ class LoadReport:
             f"{max(in_flight, default=0)}), missed: {len(self.snapshots_missed)} "
             f"{self.snapshots_missed or ''}".rstrip(),
             "  allocateOrder by strategy: " + _counts(self.strategies()),
+            f"  with an Idempotency-Key: {len(self.keyed())} mutations, "
+            f"{sum(op.attempts > 1 for op in self.keyed())} of them sent again after a "
+            f"lost answer ({_counts(self.resent)}), {self.replays} answered by replay",
         ]
         for event in self.faults:
             recovered = (
@@ -366,16 +382,19 @@ class Load:
 
     # -- HTTP --------------------------------------------------------------------------------
 
-    async def _post(self, query: str, variables: dict[str, Any]) -> dict[str, Any] | str:
+    async def _post(
+        self, query: str, variables: dict[str, Any], key: str | None = None
+    ) -> dict[str, Any] | str:
         """The response body, or what went wrong on the way (a string). A refused
         connect (the server is down) is tried again until it is up, since nothing was
         sent; only a server down for HANG_GUARD_SECONDS makes the call REFUSED."""
         assert self.http is not None
         give_up = math.inf
+        headers = {"Idempotency-Key": key} if key is not None else {}
         while True:
             try:
                 response = await self.http.post(
-                    "/graphql", json={"query": query, "variables": variables}
+                    "/graphql", json={"query": query, "variables": variables}, headers=headers
                 )
             except httpx.ConnectError:
                 self.report.refused_attempts += 1
@@ -390,6 +409,7 @@ class Load:
                 return f"transport:{type(error).__name__}"
             if response.status_code != 200:
                 return f"http:{response.status_code}"
+            self.report.replays += response.headers.get("Idempotent-Replayed") == "true"
             try:
                 body: dict[str, Any] = response.json()
             except ValueError:
@@ -406,7 +426,12 @@ class Load:
         """Send one mutation, record it in the history; the payload when it succeeded."""
         self.report.history.append(op)
         op.start = time.monotonic()
-        body = await self._post(query, variables)
+        body = await self._post(query, variables, op.key)
+        while (lost := self._lost(op, body)) is not None:
+            self.report.resent[lost] += 1
+            await asyncio.sleep(min(1.0, 0.05 * 2**op.attempts))
+            op.attempts += 1
+            body = await self._post(query, variables, op.key)
         end = time.monotonic()
         if isinstance(body, str):
             op.code = body
@@ -452,6 +477,24 @@ class Load:
         on_ok(payload)
         return payload
 
+    def _lost(self, op: Op, body: dict[str, Any] | str) -> str | None:
+        """Why a keyed call's answer is to be asked for again, if it is: a cut
+        connection, 409 (the first with its key still running), 503 or UNAVAILABLE. Not
+        a timeout or a server down for good: the hang guard gives up on those."""
+        if op.key is None or time.monotonic() - op.start > HANG_GUARD_SECONDS:
+            return None
+        if isinstance(body, str):
+            if body.startswith("transport"):
+                return "connection cut"
+            return {"http:409": "409", "http:503": "503"}.get(body)
+        codes = {(e.get("extensions") or {}).get("code") for e in body.get("errors") or ()}
+        if codes == {"UNAVAILABLE"}:
+            return "UNAVAILABLE (GraphQL error)"
+        payload = (body.get("data") or {}).get(op.name) or {}
+        if any(error["code"] == "UNAVAILABLE" for error in payload.get("errors") or ()):
+            return "UNAVAILABLE"
+        return None
+
     async def query(self, order_id: int) -> None:
         body = await self._post(READ_ORDER, {"id": to_global_id("SalesOrder", order_id)})
         if isinstance(body, str):
@@ -473,7 +516,10 @@ class Load:
 
     def new_op(self, client: int, name: str, order_id: int | None, **args: Any) -> Op:
         seq = len(self.report.history) + 1
-        return Op(seq, client, name, f"op-{seq}", order_id, args)
+        op = Op(seq, client, name, f"op-{seq}", order_id, args)
+        if self.config.keyed and client > 0 and client % 2 == 0:
+            op.key = op.tag
+        return op
 
     def version(self, rng: random.Random, op: Op) -> int | None:
         """The order's version as last seen, for a share of the calls."""
