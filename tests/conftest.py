@@ -114,6 +114,7 @@ def app_client(database_url: str, engine: AsyncEngine) -> AppClient:
             async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
                 yield http
         finally:
+            await app.state.authenticator.close()
             await app.state.database.close()
 
     return open_client
