@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint check schema bench bench-smoke mutation clean
+.PHONY: run test lint check schema bench bench-smoke mutation clean api-key api-key-revoke api-keys
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,20 @@ $(STAMP): pyproject.toml constraints.txt
 ## Serve http://$${HOST:-127.0.0.1}:$${PORT:-8000}/graphql with the walk-through's demo data.
 run: $(STAMP)
 	$(BIN)/python -m schema.serve
+
+## API keys, in the database `make run` uses (DATABASE_URL, or the embedded one, also while
+## `make run` serves it). make api-key NAME=acme-erp SCOPES="orders:read orders:write"
+## prints the secret alone on its last line; only a hash of it is kept.
+api-key: $(STAMP)
+	@$(BIN)/python -m schema.keys create -- "$(NAME)" $(SCOPES)
+
+## make api-key-revoke NAME=acme-erp: the next request with that key is refused.
+api-key-revoke: $(STAMP)
+	@$(BIN)/python -m schema.keys revoke -- "$(NAME)"
+
+## Names, prefixes, scopes, created, last used and revoked times; never secrets.
+api-keys: $(STAMP)
+	@$(BIN)/python -m schema.keys list
 
 ## The whole suite on a fresh database of its own (embedded, or TEST_DATABASE_URL).
 test: $(STAMP)

@@ -162,6 +162,7 @@ def server(database_url: str, log: Path, *, workers: int = 1) -> Iterator[Server
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
+        "AUTH": "open",
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "LOAD_DEMO_DATA": "false",

@@ -92,11 +92,11 @@ class InProcess:
 
 @asynccontextmanager
 async def in_process(database_url: str) -> AsyncIterator[InProcess]:
-    app = create_app(Settings(_env_file=None, database_url=database_url))
+    app = create_app(Settings(_env_file=None, database_url=database_url, auth="open"))
     counting = Counting(app.state.database)
     transport = httpx.ASGITransport(app=app)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
             yield InProcess(http, counting)
     finally:
         await app.state.database.close()

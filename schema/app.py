@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 from cross_web import AsyncHTTPRequestAdapter
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -25,23 +26,34 @@ from db.engine import head_revision, migrated_to
 from db.errors import Unavailable
 from resolvers.context import Context
 from schema import idempotency
+from schema.credentials import Authenticator
 from schema.http import GraphQLOverHTTP, graphiql_assets
+from schema.loopback import LoopbackOnly, UnsafeSettingsError, unsafe_open_mode
 from schema.root import build_schema
 from schema.settings import Settings
+from schema.tokens import AccessTokens, ProviderKeys
 from services import retry
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("allocation")
 
 
 class AllocationGraphQL(GraphQLOverHTTP[Context]):
-    def __init__(self, database: Database, settings: Settings) -> None:
+    def __init__(
+        self, database: Database, settings: Settings, authenticator: Authenticator
+    ) -> None:
         super().__init__(build_schema(settings), graphiql=settings.graphiql)
-        self.database = database
+        self.database, self.authenticator = database, authenticator
         self.idempotency_ttl = settings.idempotency_ttl
 
     async def get_context(self, request: Any, response: Any) -> Context:
         context = Context(self.database, request, response)
         request.state.context = context
+        # Strawberry makes the context before it answers a wrong method (405) or serves
+        # GraphiQL's page; neither needs a credential, every GraphQL operation does. The
+        # credential is checked here, before the body is read, on the request's connection.
+        adapter = self.request_adapter_class(request)
+        if self.is_request_allowed(adapter) and not self.should_render_graphql_ide(adapter):
+            context.credential = await self.authenticator.credential(request, context.session)
         return context
 
     async def execute_single(  # noqa: PLR0917 (strawberry's signature)
@@ -99,11 +111,39 @@ async def purge_idempotency_keys(database: Database, every: float) -> None:
         await asyncio.sleep(every)
 
 
-def create_app(settings: Settings) -> Starlette:
-    """The app for settings.database_url, which must be set (serve.py resolves it)."""
+def authenticator(
+    settings: Settings, jwks_transport: httpx.AsyncBaseTransport | None = None
+) -> Authenticator:
+    tokens = None
+    if settings.jwt_jwks and settings.jwt_issuer and settings.jwt_audience:
+        tokens = AccessTokens(
+            ProviderKeys(settings.jwt_jwks, transport=jwks_transport),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+    return Authenticator(required=settings.auth == "required", tokens=tokens)
+
+
+def create_app(
+    settings: Settings, *, jwks_transport: httpx.AsyncBaseTransport | None = None
+) -> Starlette:
+    """The app for settings.database_url, which must be set (serve.py resolves it).
+
+    Raises UnsafeSettingsError for open mode on a HOST that is not loopback.
+    `jwks_transport` carries the fetches of JWT_JWKS (tests give one that trusts their CA).
+    """
     assert settings.database_url, "create_app needs a database URL"
+    refusal = unsafe_open_mode(settings)
+    if refusal is not None:
+        raise UnsafeSettingsError(refusal)
+    if settings.auth == "open":
+        log.warning(
+            "AUTH=open: a request without a credential acts as 'anonymous' with every scope; "
+            "only requests to and from this machine are answered"
+        )
     database = Database(settings.database_url, settings.pool_size)
-    graphql = AllocationGraphQL(database, settings)
+    gate = authenticator(settings, jwks_transport)
+    graphql = AllocationGraphQL(database, settings, gate)
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -130,6 +170,7 @@ def create_app(settings: Settings) -> Starlette:
             purging.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purging
+            await gate.close()
             await database.close()
 
     routes: list[BaseRoute] = [
@@ -141,18 +182,18 @@ def create_app(settings: Settings) -> Starlette:
         routes.append(graphiql_assets())
     if settings.metrics:
         routes.append(Route("/metrics", metrics))
-    app = Starlette(
-        routes=routes,
-        middleware=[
-            Middleware(
-                CORSMiddleware,
-                allow_origins=settings.cors_origins,
-                allow_methods=["GET", "POST"],
-                allow_headers=["content-type", "accept", "authorization"],
-                max_age=600,
-            )
-        ],
-        lifespan=lifespan,
+    # Outermost first: in open mode, nothing (not even CORS) answers another machine.
+    middleware = [Middleware(LoopbackOnly)] if settings.auth == "open" else []
+    middleware.append(
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["content-type", "accept", "authorization"],
+            max_age=600,
+        )
     )
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.database = database
+    app.state.authenticator = gate
     return app

@@ -6,15 +6,23 @@ Each worker builds its own app (and engine and pool) from the environment. Unlik
 `make run` (schema/serve.py) this starts no embedded PostgreSQL, applies no migrations
 and loads no demo data: DATABASE_URL must name a database already at the newest
 migration. The load tests (tests/load/) and `make soak` start the server this way.
+
+With AUTH=open (the default only without DATABASE_URL) it exits before listening when
+HOST is not loopback. uvicorn's `--host` is not HOST and the app cannot see it: give the
+two the same value (open mode also refuses requests from other machines, whatever
+uvicorn was bound to).
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 
 from starlette.applications import Starlette
+from uvicorn.config import STARTUP_FAILURE
 
 from schema.app import create_app
+from schema.loopback import unsafe_open_mode
 from schema.settings import Settings
 
 
@@ -28,4 +36,10 @@ def create() -> Starlette:
         level=settings.log_level.upper(),
         format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
     )
+    refusal = unsafe_open_mode(settings)
+    if refusal is not None:
+        logging.getLogger("allocation").error(refusal)
+        # uvicorn's own code for a worker that cannot start: the supervisor of several
+        # workers then stops instead of starting it again and again.
+        sys.exit(STARTUP_FAILURE)
     return create_app(settings)

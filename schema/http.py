@@ -120,13 +120,29 @@ class MethodNotAllowedError(HTTPException):
         self.allow = allow
 
 
+class RefusedRequest(HTTPException):
+    """A request refused before execution with a code a client can act on (in the body's
+    `extensions.code`) and headers of its own (a 401's WWW-Authenticate)."""
+
+    def __init__(
+        self, status_code: int, reason: str, code: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code, reason)
+        self.code = code
+        self.headers = headers or {}
+
+
 def error_response(request: Request, error: HTTPException) -> Response:
     """A GraphQL-shaped error body for a request refused before execution."""
     headers = {"Vary": "Accept"}
     if error.status_code == 405:
         headers["Allow"] = error.allow if isinstance(error, MethodNotAllowedError) else "GET, POST"
+    body: dict[str, object] = {"message": error.reason}
+    if isinstance(error, RefusedRequest):
+        body["extensions"] = {"code": error.code}
+        headers.update(error.headers)
     return JSONResponse(
-        {"errors": [{"message": error.reason}]},
+        {"errors": [body]},
         status_code=error.status_code,
         headers=headers,
         media_type=negotiate(request.headers.get("accept")),

@@ -28,14 +28,14 @@ from graphql import (
     parse,
 )
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from strawberry.http import GraphQLRequestData
 
 from db import idempotency
 from db.errors import Unavailable, sqlstate
 from db.idempotency import Claim, Outcome
 from resolvers.context import Context
-from schema.http import Answered, negotiate
+from schema.http import Answered, RefusedRequest, error_response
 
 HEADER = "idempotency-key"
 DIRECTIVE = "idempotent"
@@ -157,10 +157,5 @@ RETRY_LATER = {409, 503}
 
 
 def _refusal(request: Request, status: int, code: str) -> Response:
-    headers = {"Vary": "Accept", **({"Retry-After": "1"} if status in RETRY_LATER else {})}
-    return JSONResponse(
-        {"errors": [{"message": MESSAGES[code], "extensions": {"code": code}}]},
-        status_code=status,
-        headers=headers,
-        media_type=negotiate(request.headers.get("accept")),
-    )
+    headers = {"Retry-After": "1"} if status in RETRY_LATER else {}
+    return error_response(request, RefusedRequest(status, MESSAGES[code], code, headers))

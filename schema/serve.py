@@ -20,6 +20,7 @@ from db.embedded import embedded_postgres
 from db.engine import upgrade_to_head
 from db.repositories import SqlUnitOfWork
 from schema.app import create_app
+from schema.loopback import unsafe_open_mode
 from schema.settings import Settings
 from services.demo import load_demo_data
 
@@ -28,10 +29,12 @@ log = logging.getLogger("allocation")
 
 @contextlib.contextmanager
 def database(settings: Settings) -> Iterator[str]:
+    """DATABASE_URL, or the embedded server (started, or joined when another process
+    such as a running `make run` holds it: it stops with the last process that holds it)."""
     if settings.database_url:
         yield settings.database_url
     else:
-        with embedded_postgres("dev") as url:
+        with embedded_postgres(settings.embedded_data) as url:
             yield url
 
 
@@ -55,6 +58,10 @@ def main() -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    refusal = unsafe_open_mode(settings)
+    if refusal is not None:  # before the database starts, let alone the server
+        log.error(refusal)
+        sys.exit(2)
     with database(settings) as url:
         upgrade_to_head(url)
         if settings.load_demo_data:
@@ -64,8 +71,10 @@ def main() -> None:
             app = create_app(settings.model_copy(update={"database_url": url}))
             uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
             return
-        # Each worker process builds its own app (and pool) from the environment.
+        # Each worker process builds its own app (and pool) from the environment; AUTH
+        # too, since its default would follow the DATABASE_URL now set.
         os.environ["DATABASE_URL"] = url
+        os.environ["AUTH"] = settings.auth
         uvicorn.run(
             "schema.asgi:create", factory=True, workers=settings.workers, host=settings.host,
             port=settings.port, log_level=settings.log_level,

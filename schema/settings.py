@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+AuthMode = Literal["open", "required"]
+
+
+def _auth_default(data: dict[str, Any]) -> AuthMode:
+    # The laptop's `make run` (embedded database) is open so that GraphiQL works with no
+    # credential; a server given a real database needs credentials unless told otherwise.
+    return "required" if data.get("database_url") else "open"
 
 
 class Settings(BaseSettings):
@@ -14,6 +26,22 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="Unset: an embedded PostgreSQL under .pgdata/ is started."
     )
+    embedded_data: str = Field(
+        "dev",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+        description="The embedded PostgreSQL's folder under .pgdata/ when DATABASE_URL is unset.",
+    )
+    # Declared after database_url: its default depends on it (SPEC 7, "Modes").
+    auth: AuthMode = Field(
+        default_factory=_auth_default,
+        description="open: no credential acts as 'anonymous' with every scope (loopback only); "
+        "required: every GraphQL operation needs an API key or an access token.",
+    )
+    jwt_jwks: str | None = Field(
+        None, description="The OpenID Connect provider's keys: an https URL or a file path."
+    )
+    jwt_issuer: str | None = Field(None, description="The `iss` access tokens must carry.")
+    jwt_audience: str | None = Field(None, description="The `aud` access tokens must name.")
     load_demo_data: bool = True
     graphiql: bool = True
     introspection: bool = Field(True, description="GraphiQL exploration needs it.")
@@ -37,3 +65,28 @@ class Settings(BaseSettings):
     max_cost: int = Field(
         20_000, ge=1, description="Estimated objects returned: see docs/limits.md."
     )
+
+    @model_validator(mode="after")
+    def _tokens_are_configured_whole(self) -> Self:
+        """JWT_JWKS, JWT_ISSUER and JWT_AUDIENCE come together: a token checked against
+        only some of them would be accepted from anyone that provider signs for."""
+        given = {
+            "JWT_JWKS": self.jwt_jwks,
+            "JWT_ISSUER": self.jwt_issuer,
+            "JWT_AUDIENCE": self.jwt_audience,
+        }
+        missing = [name for name, value in given.items() if not value]
+        if len(missing) not in (0, len(given)):
+            raise ValueError(
+                f"{', '.join(missing)} must be set too: access tokens are checked against "
+                "JWT_JWKS, JWT_ISSUER and JWT_AUDIENCE together"
+            )
+        if self.jwt_jwks and not self.jwt_jwks.startswith("https://"):
+            if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", self.jwt_jwks):
+                raise ValueError(
+                    f"JWT_JWKS must be an https URL or a file path, not {self.jwt_jwks!r}: "
+                    "keys fetched over plain HTTP could be swapped on the way"
+                )
+            if not Path(self.jwt_jwks).is_file():
+                raise ValueError(f"JWT_JWKS names no file: {self.jwt_jwks!r}")
+        return self

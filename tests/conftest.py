@@ -100,14 +100,21 @@ def app_client(database_url: str, engine: AsyncEngine) -> AppClient:
 
     @contextlib.asynccontextmanager
     async def open_client(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-        values: dict[str, Any] = {"database_url": database_url, "pool_size": 5, **overrides}
+        # With DATABASE_URL set, AUTH defaults to required. These tests are about the API,
+        # not credentials, so they act as `anonymous` with every scope; the credential
+        # tests (tests/api/test_credentials.py and others) ask for auth="required".
+        values: dict[str, Any] = {
+            "database_url": database_url, "pool_size": 5, "auth": "open", **overrides
+        }  # fmt: skip
         settings = Settings(_env_file=None, **values)
         app = create_app(settings)
         transport = httpx.ASGITransport(app=app)
         try:
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            # A loopback name: open mode refuses requests addressed to any other.
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
                 yield http
         finally:
+            await app.state.authenticator.close()
             await app.state.database.close()
 
     return open_client

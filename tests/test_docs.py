@@ -42,6 +42,7 @@ from graphql import (
 )
 from graphql.execution.values import get_variable_values
 
+from resolvers.access import MUTATION_SCOPES, NODE_SCOPES, QUERY_SCOPES, Scope
 from resolvers.ids import to_global_id
 from resolvers.queries import DEFAULT_PAGE, MAX_PAGE
 from schema.cost import query_cost
@@ -301,6 +302,33 @@ def test_every_error_code_is_in_the_api_md_table_with_advice() -> None:
     returned_by = " ".join(row[1] for row in table.values())
     for name in mutation.fields:
         assert f"`{name}`" in returned_by, f"api.md's table never names {name}"
+
+
+def test_the_scopes_table_in_access_md_is_what_the_server_checks() -> None:
+    """Each scope's row names exactly the root fields, mutations and node types that
+    resolvers/access.py gives it; admin's says it has them all."""
+    section = (DOCS / "access.md").read_text().split("## Scopes", 1)[1].split("\n## ", 1)[0]
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| `")
+    ]
+    documented = {row[0].strip("`"): row[1:] for row in rows}
+    assert set(documented) == {scope.value for scope in Scope}
+    for scope in Scope:
+        queries, mutations = documented[scope.value]
+        if scope is Scope.ADMIN:
+            assert queries == mutations == "all of the above"
+            continue
+        named = set(re.findall(r"`([^`]+)`", queries))
+        assert named == {
+            *(name for name, needs in QUERY_SCOPES.items() if needs is scope),
+            *(kind for kind, needs in NODE_SCOPES.items() if needs is scope),
+            *(("node", "nodes") if scope in NODE_SCOPES.values() else ()),
+        }, scope
+        assert set(re.findall(r"`([^`]+)`", mutations)) == {
+            name for name, needs in MUTATION_SCOPES.items() if needs is scope
+        }, scope
 
 
 def test_the_limits_table_has_each_setting_with_its_variable_and_default(

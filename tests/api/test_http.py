@@ -291,11 +291,13 @@ async def test_a_get_with_a_query_runs_it_even_from_a_browser(client: httpx.Asyn
 
 @pytest.fixture
 async def no_graphiql(database_url: str, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(_env_file=None, database_url=database_url, pool_size=2, graphiql=False)
+    settings = Settings(
+        _env_file=None, database_url=database_url, pool_size=2, graphiql=False, auth="open"
+    )
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
             yield http
     finally:
         await app.state.database.close()

@@ -4,6 +4,8 @@ at most once per credential and key; a repeat gets the first answer again."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,9 +14,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import idempotency as stored_keys
+from db.api_keys import create_key
 from db.database import Database, Session
 from schema import idempotency
 from services.ports import UnitOfWorkFactory
+from tests.api.signing import AUDIENCE, ISSUER, SigningKey, claims, rsa_key, sign, write_jwks
 from tests.conftest import AppClient
 from tests.service import helpers
 
@@ -272,3 +276,79 @@ async def test_the_server_purges_expired_keys_while_it_serves(
                     break
                 await asyncio.sleep(0.1)
     assert await keys(engine) == 0
+
+
+# -- keys are the credential's own -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def provider() -> SigningKey:
+    return rsa_key("provider-1")
+
+
+@pytest.fixture
+async def required(
+    app_client: AppClient, provider: SigningKey, tmp_path: Path, stocked: None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A server that takes only API keys and the test provider's access tokens."""
+    jwks = write_jwks(tmp_path / "jwks.json", provider)
+    settings = {"jwt_jwks": str(jwks), "jwt_issuer": ISSUER, "jwt_audience": AUDIENCE}
+    async with app_client(auth="required", **settings) as http:
+        yield http
+
+
+def token(provider: SigningKey, subject: str, scope: str) -> dict[str, str]:
+    return {"Authorization": "Bearer " + sign(provider, claims(sub=subject, scope=scope))}
+
+
+def keyed(key: str, credential: dict[str, str]) -> dict[str, str]:
+    return {"Idempotency-Key": key, **credential}
+
+
+async def test_the_same_key_from_two_credentials_is_two_changes(
+    required: httpx.AsyncClient, provider: SigningKey, database: Database, engine: AsyncEngine
+) -> None:
+    """Keys are per credential: alice's token, bob's token and an API key named alice
+    may all use `receipt-1`, and each repeat is answered with its own first answer."""
+    async with database.session() as session:
+        _, secret = await create_key(session, "alice", ["inventory:write"])
+    credentials = [
+        token(provider, "alice", "inventory:write"),
+        token(provider, "bob", "inventory:write"),
+        {"Authorization": f"Bearer {secret}"},
+    ]
+    first = [
+        await required.post("/graphql", json=BODY, headers=keyed("receipt-1", c))
+        for c in credentials
+    ]
+    again = [
+        await required.post("/graphql", json=BODY, headers=keyed("receipt-1", c))
+        for c in credentials
+    ]
+
+    balances = [a.json()["data"]["adjustInventory"]["balance"] for a in first]
+    assert balances == [{"onHand": 15}, {"onHand": 20}, {"onHand": 25}]
+    assert ["idempotent-replayed" in a.headers for a in first] == [False] * 3
+    assert [a.headers.get("idempotent-replayed") for a in again] == ["true"] * 3
+    assert [a.content for a in again] == [a.content for a in first]
+    assert await on_hand(engine) == 25
+
+
+async def test_forbidden_is_not_kept_and_the_retry_with_the_scope_runs(
+    required: httpx.AsyncClient, provider: SigningKey, engine: AsyncEngine
+) -> None:
+    """A token lacking the scope is refused; the same subject with a new token that has it
+    retries with the same key, and the change is made."""
+    denied = await required.post(
+        "/graphql", json=BODY, headers=keyed("receipt-2", token(provider, "alice", "orders:read"))
+    )
+    allowed = await required.post(
+        "/graphql",
+        json=BODY,
+        headers=keyed("receipt-2", token(provider, "alice", "inventory:write")),
+    )
+
+    assert denied.json()["data"]["adjustInventory"]["errors"] == [{"code": "FORBIDDEN"}]
+    assert "idempotent-replayed" not in allowed.headers
+    assert allowed.json()["data"]["adjustInventory"]["balance"] == {"onHand": 15}
+    assert (await on_hand(engine), await keys(engine)) == (15, 1)

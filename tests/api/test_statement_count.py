@@ -57,9 +57,10 @@ class CountingClient:
 @pytest.fixture
 async def counting(database_url: str, engine: Any) -> AsyncIterator[CountingClient]:
     # Cost is not under test here: the page is deliberately as deep as the API goes.
-    app = create_app(Settings(_env_file=None, database_url=database_url, max_cost=10**7))
+    settings = Settings(_env_file=None, database_url=database_url, max_cost=10**7, auth="open")
+    app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
         client = CountingClient(http)
 
         def count(_: str) -> None:

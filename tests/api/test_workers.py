@@ -44,7 +44,7 @@ async def test_two_workers_serve_on_one_port_and_stop_together(
     port = free_port()
     env = {
         **os.environ, "DATABASE_URL": database_url, "PORT": str(port), "WORKERS": "2",
-        "LOAD_DEMO_DATA": "false", "GRAPHIQL": "false", "LOG_LEVEL": "warning",
+        "LOAD_DEMO_DATA": "false", "GRAPHIQL": "false", "LOG_LEVEL": "warning", "AUTH": "open",
     }  # fmt: skip
     log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(  # noqa: ASYNC220 - a real server, watched by polling

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from db import reads, repositories
+from db import api_keys, reads, repositories
 from db.database import dsn
 from db.records import (
     AdjustmentRecord,
@@ -29,9 +29,9 @@ SQL_STARTS = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
 
 
 def statements() -> dict[str, str]:
-    """Every SQL constant of db.reads and db.repositories, by module and name."""
+    """Every SQL constant of db.reads, db.repositories and db.api_keys, by module and name."""
     found = {}
-    for module in (reads, repositories):
+    for module in (reads, repositories, api_keys):
         for name, value in vars(module).items():
             public = name.isupper() and not name.startswith("_")  # _... are templates
             if public and isinstance(value, str) and value.lstrip().startswith(SQL_STARTS):
@@ -80,6 +80,7 @@ def test_the_walk_finds_the_statements_of_both_modules() -> None:
     found = statements()
     assert "db.reads.LINES_OF_ORDERS" in found
     assert "db.repositories.CLAIM" in found
+    assert "db.api_keys.KEY_BY_PREFIX" in found
     assert len(found) > 50
     assert {f"db.reads.{n}" for n in RECORDS} | {f"db.repositories.{n}" for n in RECORDS} >= {
         name for name in found if name.rpartition(".")[2] in RECORDS

@@ -72,6 +72,7 @@ class LiveServer:
         env = {
             **os.environ,
             "DATABASE_URL": self.database_url,
+            "AUTH": "open",
             "POOL_SIZE": str(self.pool_size),
             "LOG_LEVEL": "info",
             "GRAPHIQL": "false",
