@@ -4,8 +4,8 @@ The same statements (imported from db/), in the same order, that
 services.orders.allocate_order issues for an order whose lines all have stock: load the
 order (its row, lines, allocation lines, backorders), read the candidate balances, plan
 (FEFO, greedy), claim the order (version + 1), insert the allocation lines (one
-statement), reserve with the guarded statement; BEGIN and COMMIT around them. Each
-client holds one connection of its own for the whole run, so nothing is spent on a pool,
+statement), reserve with the guarded statement that also writes their movements; BEGIN
+and COMMIT around them. Each client holds one connection of its own for the whole run, so nothing is spent on a pool,
 and reads nothing back.
 
 Run by bench/run.py as a process of its own (pinned like the server):
@@ -28,6 +28,7 @@ import asyncpg
 
 from db import reads
 from db import repositories as sql
+from services.domain.order import allocation_name
 
 # The service's own statements (db/reads.py, db/repositories.py), so the two cannot drift.
 ORDER, LINES, ALLOCATIONS, BACKORDERS = (
@@ -42,6 +43,7 @@ CANDIDATES, CLAIM, INSERT_ALLOCATIONS, RESERVE = (
 )
 
 _NO_EXPIRY = datetime.max.replace(tzinfo=UTC)
+ACTOR = "anonymous"  # as the bench's server in open mode records it
 
 
 class ConflictError(Exception):
@@ -93,16 +95,18 @@ async def allocate(conn: Any, order_id: int) -> int:
                     f"line {line_id} is short of {wanted}: the bench gives ample stock"
                 )
         # The order is claimed before stock is reserved, as the service does.
-        if await conn.fetchrow(CLAIM, order_id, order["version"], "ALLOCATED") is None:
+        claimed = await conn.fetchrow(CLAIM, order_id, order["version"], "ALLOCATED", ACTOR)
+        if claimed is None:
             raise ConflictError("the order changed under us")
-        await conn.fetch(
-            INSERT_ALLOCATIONS, order_id, *(list(column) for column in zip(*picks, strict=True))
-        )
-        by_balance: dict[int, int] = defaultdict(int)
-        for _, balance_id, quantity in picks:
-            by_balance[balance_id] += quantity
-        reserved = await conn.fetch(RESERVE, list(by_balance), list(by_balance.values()))
-        if len(reserved) != len(by_balance):
+        lines_, balances, quantities = (list(column) for column in zip(*picks, strict=True))
+        made = await conn.fetch(INSERT_ALLOCATIONS, order_id, ACTOR, lines_, balances, quantities)
+        ids = [row["id"] for row in made]
+        # The balances and one movement per allocation line, as the ledger wants.
+        reserved = await conn.fetch(
+            RESERVE, balances, quantities, lines_, ids, [allocation_name(i) for i in ids],
+            order_id, ACTOR, None, None,
+        )  # fmt: skip
+        if len(reserved) != len(set(balances)):
             raise ConflictError("a balance changed under us")
         return 10
 
