@@ -8,8 +8,9 @@ and a GraphiQL page that loads nothing from outside this server.
   that fails before execution (parse, validation, variable coercion, a query limit)
   gets 400 and no `data` entry; every other result gets 200. Everyone else gets
   `application/json` and 200 for any GraphQL result, as before.
-- Malformed requests (body not JSON, no query, a parameter of the wrong type) get 400,
-  other methods 405, all with a JSON `{"errors": [{"message": ...}]}` body.
+- Malformed requests (body not a JSON object, no query, a parameter of the wrong type,
+  JSON nested deeper than MAX_JSON_DEPTH) get 400, other methods 405, all with a JSON
+  `{"errors": [{"message": ...}]}` body.
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ GRAPHIQL_CSP = "; ".join(
 )
 
 ContextT = TypeVar("ContextT")
+
+# SPEC 7: JSON nested deeper than this gets 400. Each object or array is one level, so a
+# POST body `{"variables": {"ids": [...]}}` is 3 deep. graphql-core and the cost estimate
+# walk variables recursively: the limit keeps them far from Python's recursion limit.
+MAX_JSON_DEPTH = 64
 
 
 def _accept_ranges(accept: str) -> dict[str, float]:
@@ -106,10 +112,44 @@ def is_request_error(result: ExecutionResult) -> bool:
     return result.data is None and bool(errors) and all(e.path is None for e in errors)
 
 
+def nested_deeper_than(value: object, limit: int) -> bool:
+    """Whether decoded JSON nests objects and arrays more than `limit` levels deep.
+
+    Level by level rather than recursively, so no input can exhaust the stack, and it
+    stops at the first level past the limit. An ordinary request is a handful of
+    containers: a few microseconds."""
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        below: list[dict[str, object] | list[object]] = []
+        for node in level:
+            children = node.values() if isinstance(node, dict) else node
+            below.extend(child for child in children if isinstance(child, dict | list))
+        level = below
+    return False
+
+
 class MethodNotAllowedError(HTTPException):
     def __init__(self, reason: str, allow: str) -> None:
         super().__init__(405, reason)
         self.allow = allow
+
+
+class CodedHTTPError(HTTPException):
+    """A refusal whose error also says `extensions.code`, for clients that branch on it."""
+
+    def __init__(self, status_code: int, reason: str, code: str) -> None:
+        super().__init__(status_code, reason)
+        self.code = code
+
+
+def too_deep() -> CodedHTTPError:
+    return CodedHTTPError(
+        400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels is refused.", "JSON_TOO_DEEP"
+    )
 
 
 def error_response(request: Request, error: HTTPException) -> Response:
@@ -117,8 +157,11 @@ def error_response(request: Request, error: HTTPException) -> Response:
     headers = {"Vary": "Accept"}
     if error.status_code == 405:
         headers["Allow"] = error.allow if isinstance(error, MethodNotAllowedError) else "GET, POST"
+    body: dict[str, object] = {"message": error.reason}
+    if isinstance(error, CodedHTTPError):
+        body["extensions"] = {"code": error.code}
     return JSONResponse(
-        {"errors": [{"message": error.reason}]},
+        {"errors": [body]},
         status_code=error.status_code,
         headers=headers,
         media_type=negotiate(request.headers.get("accept")),
@@ -242,7 +285,21 @@ class GraphQLOverHTTP(GraphQL[ContextT, None]):
         return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
-        return orjson.loads(data)
+        """A POST body, or GET's `variables` or `extensions`, refused when nested deeper
+        than MAX_JSON_DEPTH (orjson itself stops at 1024 levels, with the same answer)."""
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError as error:
+            if "depth limit" in str(error):
+                raise too_deep() from error
+            raise
+        if nested_deeper_than(value, MAX_JSON_DEPTH):
+            raise too_deep()
+        # A POST body comes as bytes (GET's parameters as text, checked later): strawberry
+        # reads fields of any body that is not an array, so `null` or `"x"` would be a 500.
+        if isinstance(data, bytes) and not isinstance(value, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object.")
+        return value
 
     @property
     def graphql_ide_html(self) -> str:
