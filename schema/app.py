@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 from db.database import Database
 from db.engine import head_revision, migrated_to
 from resolvers.context import Context
+from schema.edge import BodyLimitMiddleware
 from schema.http import GraphQLOverHTTP, graphiql_assets
 from schema.root import build_schema
 from schema.settings import Settings
@@ -95,7 +96,9 @@ def create_app(settings: Settings) -> Starlette:
                 allow_methods=["GET", "POST"],
                 allow_headers=["content-type", "accept", "authorization"],
                 max_age=600,
-            )
+            ),
+            # Inside CORS, so that a browser may read a 413 too.
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],
         lifespan=lifespan,
     )

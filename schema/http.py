@@ -152,9 +152,11 @@ def too_deep() -> CodedHTTPError:
     )
 
 
-def error_response(request: Request, error: HTTPException) -> Response:
+def error_response(
+    request: Request, error: HTTPException, headers: dict[str, str] | None = None
+) -> Response:
     """A GraphQL-shaped error body for a request refused before execution."""
-    headers = {"Vary": "Accept"}
+    headers = {"Vary": "Accept", **(headers or {})}
     if error.status_code == 405:
         headers["Allow"] = error.allow if isinstance(error, MethodNotAllowedError) else "GET, POST"
     body: dict[str, object] = {"message": error.reason}

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
         default_factory=list,
         description='Origins a browser may call from, e.g. ["http://localhost:5173"].',
     )
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1, description="Largest request body; a larger one gets 413."
+    )
     # Query limits: a request over any of them is refused before it runs.
     max_depth: int = Field(12, ge=1, description="Nesting depth of a document.")
     max_aliases: int = Field(30, ge=1, description="Aliases in a document.")
