@@ -23,6 +23,8 @@ class Context:
     request: Request | None = None
     response: Response | None = None
     credential: Credential = OPEN  # who the request acts as (the HTTP edge says)
+    # The request's X-Request-Id (schema/edge.py), for what the request records.
+    request_id: str | None = None
     session: Session = field(init=False)
     graph: Graph = field(init=False)
     _unit_of_work: SqlUnitOfWork | None = field(init=False, default=None)

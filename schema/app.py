@@ -13,11 +13,12 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from db.database import Database
 from db.engine import head_revision, migrated_to
 from resolvers.context import Context
-from schema.edge import BodyLimitMiddleware
+from schema.edge import BodyLimitMiddleware, RequestIdMiddleware
 from schema.http import GraphQLOverHTTP, graphiql_assets
 from schema.root import build_schema
 from schema.settings import Settings
@@ -30,7 +31,8 @@ class AllocationGraphQL(GraphQLOverHTTP[Context]):
         self.database = database
 
     async def get_context(self, request: Any, response: Any) -> Context:
-        context = Context(self.database, request, response)
+        request_id = getattr(request.state, "request_id", None)  # schema/edge.py sets it
+        context = Context(self.database, request, response, request_id=request_id)
         request.state.context = context
         return context
 
@@ -49,6 +51,12 @@ async def metrics(_: Request) -> Response:
         f"allocation_internal_retries_total {retry.retry_count}\n",
         media_type="text/plain; version=0.0.4",
     )
+
+
+class AllocationApp(Starlette):
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside Starlette's ServerErrorMiddleware, so that even its 500 has an id.
+        return RequestIdMiddleware(super().build_middleware_stack())
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -87,7 +95,7 @@ def create_app(settings: Settings) -> Starlette:
         routes.append(graphiql_assets())
     if settings.metrics:
         routes.append(Route("/metrics", metrics))
-    app = Starlette(
+    app = AllocationApp(
         routes=routes,
         middleware=[
             Middleware(

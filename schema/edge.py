@@ -1,17 +1,65 @@
-"""The HTTP edge, as ASGI middleware around the whole app: the request body limit (413)."""
+"""The HTTP edge, as ASGI middleware around the whole app: every response's
+X-Request-Id, and the request body limit (413)."""
 
 from __future__ import annotations
 
 import logging
+import re
+import uuid
+from contextvars import ContextVar
 
 from cross_web import HTTPException
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schema.http import CodedHTTPError, error_response
 
 log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-Id"
+# A client's id is kept when it is 1 to 128 printable ASCII characters (SPEC 7): safe to
+# echo in a header and to write into a log line as it is.
+_CLIENT_REQUEST_ID = re.compile(r"[\x20-\x7e]{1,128}")
+
+# The id of the request this task serves: log lines read it (schema/logs.py), and so can
+# anything the request runs. The GraphQL context has it as `Context.request_id`; other
+# ASGI code as `request.state.request_id`.
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def _request_id_of(scope: Scope) -> str:
+    sent = Headers(scope=scope).get(REQUEST_ID_HEADER)
+    if sent is not None and _CLIENT_REQUEST_ID.fullmatch(sent):
+        return sent
+    return uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    """Gives each HTTP request its id (the client's own, when usable) in
+    `scope["state"]["request_id"]` and the `request_id` context variable, and puts it
+    on the response as X-Request-Id, whatever answered: a route, a refusal, CORS."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        value = _request_id_of(scope)
+        scope.setdefault("state", {})["request_id"] = value
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = value
+            await send(message)
+
+        token = request_id.set(value)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id.reset(token)
 
 
 class _BodyTooLargeError(Exception):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import logging.config
 import os
 import signal
 import sys
@@ -20,6 +21,7 @@ from db.embedded import embedded_postgres
 from db.engine import upgrade_to_head
 from db.repositories import SqlUnitOfWork
 from schema.app import create_app
+from schema.logs import logging_config
 from schema.settings import Settings
 from services.demo import load_demo_data
 
@@ -52,9 +54,7 @@ def main() -> None:
     # as SystemExit it unwinds through `database`, which stops the embedded server.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.config.dictConfig(logging_config(settings.log_level))
     with database(settings) as url:
         upgrade_to_head(url)
         if settings.load_demo_data:
@@ -62,13 +62,17 @@ def main() -> None:
         log.info("GraphiQL at http://%s:%d/graphql", settings.host, settings.port)
         if settings.workers == 1:
             app = create_app(settings.model_copy(update={"database_url": url}))
-            uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+            uvicorn.run(
+                app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                log_config=logging_config(settings.log_level),
+            )  # fmt: skip
             return
         # Each worker process builds its own app (and pool) from the environment.
         os.environ["DATABASE_URL"] = url
         uvicorn.run(
             "schema.asgi:create", factory=True, workers=settings.workers, host=settings.host,
             port=settings.port, log_level=settings.log_level,
+            log_config=logging_config(settings.log_level),
         )  # fmt: skip
 
 

@@ -1,21 +1,34 @@
-"""SPEC 7's edge, in-process over HTTP: the body limit and JSON nesting."""
+"""SPEC 7's edge, in-process over HTTP: the body limit, JSON nesting, X-Request-Id.
+
+tests/api/test_edge_server.py checks the same against the real server (uvicorn)."""
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from starlette.types import Message
 
-from schema.app import create_app
-from schema.http import GRAPHQL_RESPONSE_JSON, JSON, MAX_JSON_DEPTH
+from resolvers.context import Context
+from schema.app import AllocationGraphQL, create_app
+from schema.edge import request_id
+from schema.http import ASSETS_PATH, GRAPHQL_RESPONSE_JSON, JSON, MAX_JSON_DEPTH
+from schema.logs import RequestIdFilter
 from schema.settings import Settings
 from tests.conftest import AppClient
 
 LIMIT = 4096
+TYPENAME = {"query": "{ __typename }"}
+NEW_ID = re.compile(r"[0-9a-f]{32}")
+ORIGIN = "http://localhost:5173"
 
 
 @pytest.fixture
@@ -44,6 +57,18 @@ async def unreachable() -> AsyncIterator[httpx.AsyncClient]:
 def nested(depth: int) -> str:
     """A JSON array `depth` levels deep."""
     return "[" * depth + "]" * depth
+
+
+def dumps(value: object) -> bytes:
+    return json.dumps(value).encode()
+
+
+def nested_list(depth: int) -> list[Any]:
+    """A list `depth` levels deep, built without recursion."""
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
 
 
 def body_of_depth(depth: int) -> str:
@@ -109,6 +134,7 @@ async def test_a_body_declared_over_the_limit_gets_413_and_is_not_read(
     assert status == 413
     assert fifty_mb.handed_out == 0
     assert headers["connection"] == "close"
+    assert NEW_ID.fullmatch(headers["x-request-id"])
     assert b"BODY_TOO_LARGE" in body
 
 
@@ -237,3 +263,231 @@ async def test_the_edges_refusals_need_no_database(unreachable: httpx.AsyncClien
     deep = await post_raw(unreachable, body_of_depth(65))
 
     assert (large.status_code, deep.status_code) == (413, 400)
+
+
+# -- odd requests -------------------------------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    # Big integers and infinities too: json.dumps writes them, orjson reads neither as such.
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+DOCUMENTS = st.sampled_from(
+    ["{ __typename }", "{", "", "query($v: [ID!]!) { nodes(ids: $v) { id } }", "mutation { x }"]
+) | st.text(max_size=50)
+REQUEST_SHAPES = st.fixed_dictionaries(
+    {},
+    optional={
+        "query": DOCUMENTS | JSON_VALUES,
+        "variables": JSON_VALUES,
+        "operationName": JSON_VALUES,
+        "extensions": JSON_VALUES,
+    },
+)
+BODIES = (
+    REQUEST_SHAPES.map(dumps)
+    | JSON_VALUES.map(dumps)
+    | st.binary(max_size=200)
+    | st.integers(1, 200).map(
+        lambda n: b'{"query": "{ __typename }", "variables": {"a": ' + nested(n).encode() + b"}}"
+    )
+)
+MEDIA_TYPES = st.sampled_from(
+    [
+        "application/json",
+        "application/json; charset=latin-1",
+        GRAPHQL_RESPONSE_JSON,
+        "text/plain",
+        "multipart/form-data; boundary=x",
+        "application/x-www-form-urlencoded",
+        "*/*",
+        "",
+    ]
+) | st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
+HEADER_BYTES = st.binary(max_size=150).filter(lambda b: b"\r" not in b and b"\n" not in b)
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,  # the same inputs every run: CI fails on code, never on luck
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    method=st.sampled_from(["POST", "GET"]),
+    body=BODIES,
+    content_type=st.just(JSON) | MEDIA_TYPES,  # mostly bodies strawberry goes on to read
+    accept=MEDIA_TYPES,
+    sent_id=HEADER_BYTES,
+    query=st.dictionaries(
+        st.sampled_from(["query", "variables", "operationName", "extensions"]),
+        st.text(max_size=40) | JSON_VALUES.map(json.dumps),
+    ),
+)
+async def test_no_odd_request_gets_a_server_error(
+    unreachable: httpx.AsyncClient,
+    *,
+    method: str,
+    body: bytes,
+    content_type: str,
+    accept: str,
+    sent_id: bytes,
+    query: dict[str, str],
+) -> None:
+    """Malformed bodies, media types and headers: a refusal with a JSON error body, or a
+    GraphQL answer; never a 5xx or a masked failure, always an X-Request-Id. (The app's
+    database is unreachable: whatever needed it answers UNAVAILABLE.)"""
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"accept", accept.encode()),
+        (b"x-request-id", sent_id),
+    ]
+    if method == "GET":
+        response = await unreachable.get("/graphql", params=query, headers=headers)
+    else:
+        response = await unreachable.post("/graphql", content=body, headers=headers)
+
+    assert response.status_code in (200, 400, 405, 413), response.text
+    assert response.headers["x-request-id"]
+    if "text/html" in response.headers["content-type"]:
+        return  # GraphiQL's page, for a GET without a query
+    answer = response.json()
+    assert "Unexpected error." not in response.text, answer
+    if response.status_code != 200:
+        assert answer["errors"][0]["message"]
+
+
+# -- X-Request-Id --------------------------------------------------------------------------------
+
+EVERY_KIND = {
+    "graphql": ("POST", "/graphql", {"json": TYPENAME}),
+    "graphql get": ("GET", "/graphql", {"params": TYPENAME}),
+    "graphiql page": ("GET", "/graphql", {"headers": {"accept": "text/html"}}),
+    "graphiql asset": ("GET", f"{ASSETS_PATH}/favicon.svg", {}),
+    "healthz": ("GET", "/healthz", {}),
+    "readyz": ("GET", "/readyz", {}),
+    "405": ("PUT", "/graphql", {"json": TYPENAME}),
+    "400 not json": ("POST", "/graphql", {"content": b"{", "headers": {"content-type": JSON}}),
+    "400 too deep": (
+        "POST",
+        "/graphql",
+        {"json": {**TYPENAME, "variables": {"a": nested_list(70)}}},
+    ),
+    "413": ("POST", "/graphql", {"content": b" " * (LIMIT + 1)}),
+    "404": ("GET", "/nowhere", {}),
+    "preflight": (
+        "OPTIONS",
+        "/graphql",
+        {"headers": {"origin": ORIGIN, "access-control-request-method": "POST"}},
+    ),
+}
+
+
+@pytest.mark.parametrize(("method", "path", "options"), EVERY_KIND.values(), ids=EVERY_KIND)
+async def test_every_response_carries_a_request_id(
+    app_client: AppClient, method: str, path: str, options: dict[str, Any]
+) -> None:
+    async with app_client(max_body_bytes=LIMIT, cors_origins=[ORIGIN]) as http:
+        made = await http.request(method, path, **options)
+        echoed = await http.request(
+            method,
+            path,
+            **{**options, "headers": {**options.get("headers", {}), "x-request-id": "r-1"}},
+        )
+
+    assert NEW_ID.fullmatch(made.headers["x-request-id"]), made.headers
+    assert echoed.headers["x-request-id"] == "r-1"
+    assert made.headers.get_list("x-request-id") == [made.headers["x-request-id"]]
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"a",
+        b"x" * 128,
+        b"order 42/retry:1 (web) ~!@#$%^&*",
+        b"550e8400-e29b-41d4-a716-446655440000",
+    ],
+)
+async def test_a_clients_request_id_of_printable_ascii_is_kept(
+    client: httpx.AsyncClient, sent: bytes
+) -> None:
+    response = await client.get("/healthz", headers=[(b"x-request-id", sent)])
+
+    assert response.headers["x-request-id"] == sent.decode()
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"x" * 129, b"", "caf\u00e9".encode(), b"a\x01b", b"tab\there", b"del\x7f"],
+    ids=["129 characters", "empty", "not ascii", "control", "tab", "delete"],
+)
+async def test_an_unusable_request_id_is_replaced_by_a_new_one(
+    client: httpx.AsyncClient, sent: bytes
+) -> None:
+    response = await client.get("/healthz", headers=[(b"x-request-id", sent)])
+
+    assert NEW_ID.fullmatch(response.headers["x-request-id"])
+
+
+async def test_even_a_500_carries_the_request_id(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure no code path handles (here, giving back the request's connection) ends
+    in Starlette's plain 500, and that too names the request."""
+
+    async def broken(self: AllocationGraphQL, request: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(AllocationGraphQL, "finish", broken)
+    app = create_app(Settings(_env_file=None, database_url=database_url))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            response = await http.post("/graphql", json=TYPENAME, headers={"x-request-id": "r-500"})
+    finally:
+        await app.state.database.close()
+
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "r-500"
+
+
+async def test_requests_without_an_id_get_different_ones(client: httpx.AsyncClient) -> None:
+    ids = {(await client.get("/healthz")).headers["x-request-id"] for _ in range(5)}
+
+    assert len(ids) == 5
+
+
+async def test_the_graphql_context_has_the_request_id(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[Context] = []
+    get_context = AllocationGraphQL.get_context
+
+    async def recording(self: AllocationGraphQL, request: Any, response: Any) -> Context:
+        made.append(await get_context(self, request, response))
+        return made[-1]
+
+    monkeypatch.setattr(AllocationGraphQL, "get_context", recording)
+    await client.post("/graphql", json=TYPENAME, headers={"x-request-id": "ctx-7"})
+    fresh = await client.post("/graphql", json=TYPENAME)
+
+    assert [c.request_id for c in made] == ["ctx-7", fresh.headers["x-request-id"]]
+
+
+async def test_the_requests_log_lines_carry_its_id_and_others_do_not(
+    small: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.handler.addFilter(RequestIdFilter())
+    with caplog.at_level(logging.INFO, logger="schema.edge"):
+        await small.post("/graphql", content=b" " * (LIMIT + 1), headers={"x-request-id": "log-me"})
+        logging.getLogger("schema.edge").info("outside any request")
+
+    [refusal, outside] = [r for r in caplog.records if r.name == "schema.edge"]
+    assert "refused with 413" in refusal.getMessage()
+    assert refusal.request_id == "log-me"  # type: ignore[attr-defined]
+    assert refusal.exc_info is None  # a client's mistake: no traceback
+    assert refusal.levelno == logging.INFO
+    assert outside.request_id == "-"  # type: ignore[attr-defined]
+    assert request_id.get() is None  # the request's id did not outlive it
