@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 from db.database import Database
 from db.engine import head_revision, migrated_to
 from resolvers.context import Context
-from schema.edge import BodyLimitMiddleware, RequestIdMiddleware
+from schema.edge import REQUEST_ID_HEADER, BodyLimitMiddleware, RequestIdMiddleware
 from schema.http import GraphQLOverHTTP, graphiql_assets
 from schema.root import build_schema
 from schema.settings import Settings
@@ -102,7 +102,9 @@ def create_app(settings: Settings) -> Starlette:
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST"],
-                allow_headers=["content-type", "accept", "authorization"],
+                allow_headers=settings.cors_allow_headers,
+                allow_credentials=settings.cors_allow_credentials,
+                expose_headers=[REQUEST_ID_HEADER],
                 max_age=600,
             ),
             # Inside CORS, so that a browser may read a 413 too.

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 
 import uvicorn
+from pydantic import ValidationError
 
 from db.database import Database
 from db.embedded import embedded_postgres
@@ -53,7 +54,16 @@ def main() -> None:
     # uvicorn handles SIGTERM itself, then raises it again once it has shut down;
     # as SystemExit it unwinds through `database`, which stops the embedded server.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        # Unsafe or malformed settings stop the server before it starts anything, with
+        # what is wrong and no traceback.
+        reasons = [
+            f"{'.'.join(map(str, e['loc'])).upper() or 'settings'}: {e['msg']}"
+            for e in error.errors()
+        ]
+        sys.exit("schema.serve: not starting. " + "; ".join(reasons))
     logging.config.dictConfig(logging_config(settings.log_level))
     with database(settings) as url:
         upgrade_to_head(url)

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# SPEC 7: what a browser's GraphQL client sends (Apollo's client names included).
+CORS_ALLOW_HEADERS = (
+    "content-type",
+    "accept",
+    "authorization",
+    "idempotency-key",
+    "x-request-id",
+    "apollographql-client-name",
+    "apollographql-client-version",
+)
 
 
 class Settings(BaseSettings):
@@ -27,6 +40,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description='Origins a browser may call from, e.g. ["http://localhost:5173"].',
     )
+    cors_allow_headers: list[str] = Field(
+        default_factory=lambda: list(CORS_ALLOW_HEADERS),
+        description="Request headers a browser on an allowed origin may send.",
+    )
+    cors_allow_credentials: bool = Field(
+        False, description="Let browsers send cookies; refused with a wildcard origin."
+    )
     max_body_bytes: int = Field(
         1024 * 1024, ge=1, description="Largest request body; a larger one gets 413."
     )
@@ -37,3 +57,14 @@ class Settings(BaseSettings):
     max_cost: int = Field(
         20_000, ge=1, description="Estimated objects returned: see docs/limits.md."
     )
+
+    @model_validator(mode="after")
+    def _no_credentials_for_every_origin(self) -> Self:
+        # The CORS spec forbids credentials with `Access-Control-Allow-Origin: *`, and
+        # echoing every origin instead would let any web page act with a user's cookies.
+        if self.cors_allow_credentials and "*" in self.cors_origins:
+            raise ValueError(
+                "CORS_ALLOW_CREDENTIALS=true cannot be used with the wildcard origin "
+                '"*" in CORS_ORIGINS: list the origins that may send credentials.'
+            )
+        return self

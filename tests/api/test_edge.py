@@ -1,4 +1,4 @@
-"""SPEC 7's edge, in-process over HTTP: the body limit, JSON nesting, X-Request-Id.
+"""SPEC 7's edge, in-process over HTTP: the body limit, JSON nesting, X-Request-Id, CORS.
 
 tests/api/test_edge_server.py checks the same against the real server (uvicorn)."""
 
@@ -22,7 +22,7 @@ from schema.app import AllocationGraphQL, create_app
 from schema.edge import request_id
 from schema.http import ASSETS_PATH, GRAPHQL_RESPONSE_JSON, JSON, MAX_JSON_DEPTH
 from schema.logs import RequestIdFilter
-from schema.settings import Settings
+from schema.settings import CORS_ALLOW_HEADERS, Settings
 from tests.conftest import AppClient
 
 LIMIT = 4096
@@ -491,3 +491,101 @@ async def test_the_requests_log_lines_carry_its_id_and_others_do_not(
     assert refusal.levelno == logging.INFO
     assert outside.request_id == "-"  # type: ignore[attr-defined]
     assert request_id.get() is None  # the request's id did not outlive it
+
+
+# -- CORS ----------------------------------------------------------------------------------------
+
+
+def preflight(headers: str) -> dict[str, str]:
+    return {
+        "origin": ORIGIN,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": headers,
+    }
+
+
+@pytest.mark.parametrize("header", CORS_ALLOW_HEADERS)
+async def test_a_preflight_for_each_default_header_passes(
+    app_client: AppClient, header: str
+) -> None:
+    async with app_client(cors_origins=[ORIGIN]) as http:
+        response = await http.options("/graphql", headers=preflight(header))
+
+    assert response.status_code == 200
+    assert header in response.headers["access-control-allow-headers"].lower()
+    assert response.headers["access-control-allow-origin"] == ORIGIN
+
+
+async def test_a_preflight_for_all_default_headers_at_once_passes(app_client: AppClient) -> None:
+    async with app_client(cors_origins=[ORIGIN]) as http:
+        response = await http.options("/graphql", headers=preflight(",".join(CORS_ALLOW_HEADERS)))
+
+    assert response.status_code == 200
+
+
+async def test_a_preflight_for_an_unlisted_header_is_refused(app_client: AppClient) -> None:
+    async with app_client(cors_origins=[ORIGIN]) as http:
+        response = await http.options("/graphql", headers=preflight("content-type, x-unlisted"))
+
+    assert response.status_code == 400
+    assert response.text == "Disallowed CORS headers"
+    assert "x-unlisted" not in response.headers["access-control-allow-headers"].lower()
+
+
+async def test_cors_allow_headers_replaces_the_default_list(app_client: AppClient) -> None:
+    async with app_client(cors_origins=[ORIGIN], cors_allow_headers=["X-Tenant"]) as http:
+        tenant = await http.options("/graphql", headers=preflight("x-tenant"))
+        authorization = await http.options("/graphql", headers=preflight("authorization"))
+
+    assert tenant.status_code == 200
+    assert authorization.status_code == 400
+
+
+async def test_browsers_may_read_the_request_id(app_client: AppClient) -> None:
+    async with app_client(cors_origins=[ORIGIN]) as http:
+        response = await http.post("/graphql", json=TYPENAME, headers={"origin": ORIGIN})
+
+    assert response.headers["access-control-allow-origin"] == ORIGIN
+    assert "x-request-id" in response.headers["access-control-expose-headers"].lower()
+
+
+async def test_credentials_are_allowed_for_an_explicit_origin_when_set(
+    app_client: AppClient,
+) -> None:
+    async with app_client(cors_origins=[ORIGIN], cors_allow_credentials=True) as http:
+        allowed = await http.options("/graphql", headers=preflight("content-type"))
+        answer = await http.post(
+            "/graphql", json=TYPENAME, headers={"origin": ORIGIN, "cookie": "session=1"}
+        )
+
+    for response in (allowed, answer):
+        assert response.headers["access-control-allow-credentials"] == "true"
+        assert response.headers["access-control-allow-origin"] == ORIGIN
+    assert answer.json()["data"] == {"__typename": "Query"}
+
+
+async def test_credentials_are_not_allowed_unless_set(app_client: AppClient) -> None:
+    async with app_client(cors_origins=[ORIGIN]) as http:
+        allowed = await http.options("/graphql", headers=preflight("content-type"))
+
+    assert allowed.status_code == 200
+    assert "access-control-allow-credentials" not in allowed.headers
+
+
+def test_credentials_with_a_wildcard_origin_are_refused() -> None:
+    with pytest.raises(ValidationError, match="CORS_ALLOW_CREDENTIALS=true cannot be used"):
+        Settings(_env_file=None, cors_origins=["*"], cors_allow_credentials=True)
+
+
+def test_the_cors_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORS_ALLOW_HEADERS", '["content-type", "x-tenant"]')
+    monkeypatch.setenv("CORS_ALLOW_CREDENTIALS", "true")
+    monkeypatch.setenv("CORS_ORIGINS", f'["{ORIGIN}"]')
+
+    settings = Settings(_env_file=None)
+
+    assert settings.cors_allow_headers == ["content-type", "x-tenant"]
+    assert settings.cors_allow_credentials is True
+    monkeypatch.setenv("CORS_ORIGINS", '["*"]')
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None)

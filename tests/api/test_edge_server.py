@@ -1,6 +1,6 @@
 """SPEC 7's edge on the real server (uvicorn with httptools): 413 before a declared body
-is even sent, a chunked body refused, and X-Request-Id in the log lines in both ways the
-server is started."""
+is even sent, a chunked body refused, X-Request-Id in the log lines in both ways the
+server is started, and unsafe CORS settings refused at start."""
 
 from __future__ import annotations
 
@@ -182,3 +182,17 @@ def test_schema_asgi_logs_with_the_process_and_request_and_keeps_no_access_log(
         assert re.search(r" \d+ INFO uvicorn.access \[asgi-probe\]: .*GET /healthz", line), line
     else:
         assert lines == []
+
+
+def test_the_server_refuses_to_start_with_credentials_for_every_origin(tmp_path: Path) -> None:
+    env = {
+        **os.environ, "CORS_ORIGINS": '["*"]', "CORS_ALLOW_CREDENTIALS": "true",
+        "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+    }  # fmt: skip
+    done = subprocess.run(
+        SERVE, cwd=ROOT, env=env, capture_output=True, text=True, timeout=HANG_GUARD, check=False
+    )
+
+    assert done.returncode != 0
+    assert "CORS_ALLOW_CREDENTIALS=true cannot be used with the wildcard origin" in done.stderr
+    assert "Traceback" not in done.stderr
