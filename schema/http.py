@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -116,20 +116,26 @@ def nested_deeper_than(value: object, limit: int) -> bool:
     """Whether decoded JSON nests objects and arrays more than `limit` levels deep.
 
     Level by level rather than recursively, so no input can exhaust the stack, and it
-    stops at the first level past the limit. An ordinary request is a handful of
-    containers: a few microseconds."""
-    level = [value] if isinstance(value, dict | list) else []
+    stops at the first level past the limit. An ordinary request takes about 10 µs; the
+    worst a 1 MiB body can ask (100,000 small arrays) about 40 ms, under twice what
+    orjson took to parse it. Exact type tests and plain loops: isinstance with `dict |
+    list` and a generator made that five times slower."""
+    level: list[Any] = [value] if type(value) in _CONTAINERS else []
     depth = 0
     while level:
         depth += 1
         if depth > limit:
             return True
-        below: list[dict[str, object] | list[object]] = []
+        below: list[Any] = []
         for node in level:
-            children = node.values() if isinstance(node, dict) else node
-            below.extend(child for child in children if isinstance(child, dict | list))
+            for child in node.values() if type(node) is dict else node:
+                if type(child) in _CONTAINERS:
+                    below.append(child)
         level = below
     return False
+
+
+_CONTAINERS = (dict, list)  # what orjson decodes objects and arrays to, and nothing else
 
 
 class MethodNotAllowedError(HTTPException):

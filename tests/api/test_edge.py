@@ -222,6 +222,20 @@ async def test_a_body_nested_deeper_than_64_gets_400(
     assert response.headers["content-type"] == accept
 
 
+@pytest.mark.parametrize(("depth", "status"), [(64, 200), (65, 400)])
+async def test_objects_count_as_levels_as_arrays_do(
+    client: httpx.AsyncClient, depth: int, status: int
+) -> None:
+    variables = '{"a": ' * (depth - 1) + "1" + "}" * (depth - 1)  # the body is level 1
+    body = '{"query": "{ __typename }", "variables": ' + variables + "}"
+
+    response = await post_raw(client, body)
+
+    assert response.status_code == status
+    if status == 400:
+        assert_too_deep(response)
+
+
 async def test_a_bare_array_nested_100000_deep_gets_400(client: httpx.AsyncClient) -> None:
     assert_too_deep(await post_raw(client, nested(100_000)))
 
