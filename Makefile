@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint check schema bench bench-smoke mutation clean api-key api-key-revoke api-keys
+.PHONY: run test lint check schema bench bench-smoke mutation fuzz clean api-key api-key-revoke api-keys
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ mutation: $(STAMP)
 	rm -rf mutants
 	$(BIN)/python -m tests.mutation_score
 
+## schemathesis in GraphQL mode (.ci/schemathesis.toml) against a server already running,
+## e.g. `make run`: URL=http://127.0.0.1:8000/graphql by default. It changes that server's
+## data. Fails on any 5xx or "Unexpected error." (tests/fuzz_checks.py). CI runs it.
+fuzz: $(STAMP)
+	$(BIN)/schemathesis --config-file .ci/schemathesis.toml run --no-color $(or $(URL),http://127.0.0.1:8000/graphql)
+
 ## Write the committed SDL from the live schema.
 schema: $(STAMP)
 	$(BIN)/python -m schema.export > schema/schema.graphql
@@ -73,4 +79,4 @@ soak: $(STAMP)
 	$(BIN)/python -m tests.load.soak
 
 clean:
-	rm -rf $(VENV) .pgdata .pytest_cache .mypy_cache .ruff_cache .ci/node_modules mutants
+	rm -rf $(VENV) .pgdata .pytest_cache .mypy_cache .ruff_cache .ci/node_modules mutants .schemathesis

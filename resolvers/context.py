@@ -24,7 +24,7 @@ class Context:
     request: Request | None = None
     response: Response | None = None
     credential: Credential = OPEN  # who the request acts as (the HTTP edge says)
-    request_id: str | None = None  # X-Request-Id: kept with the request's movements
+    request_id: str | None = None  # X-Request-Id (schema/edge.py): kept with its movements
     claim: Claim | None = None  # the idempotency key the request holds (schema/idempotency.py)
     # Set when the request's mutation changed nothing and might do otherwise if sent
     # again (FORBIDDEN, UNAVAILABLE, VERSION_CONFLICT after the retries): an idempotency

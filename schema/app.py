@@ -17,6 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
@@ -27,6 +28,7 @@ from db.errors import Unavailable
 from resolvers.context import Context
 from schema import idempotency
 from schema.credentials import Authenticator
+from schema.edge import REQUEST_ID_HEADER, BodyLimitMiddleware, RequestIdMiddleware
 from schema.http import GraphQLOverHTTP, graphiql_assets
 from schema.loopback import LoopbackOnly, UnsafeSettingsError, unsafe_open_mode
 from schema.root import build_schema
@@ -46,7 +48,8 @@ class AllocationGraphQL(GraphQLOverHTTP[Context]):
         self.idempotency_ttl = settings.idempotency_ttl
 
     async def get_context(self, request: Any, response: Any) -> Context:
-        context = Context(self.database, request, response)
+        request_id = getattr(request.state, "request_id", None)  # schema/edge.py sets it
+        context = Context(self.database, request, response, request_id=request_id)
         request.state.context = context
         # Strawberry makes the context before it answers a wrong method (405) or serves
         # GraphiQL's page; neither needs a credential, every GraphQL operation does. The
@@ -124,6 +127,12 @@ def authenticator(
     return Authenticator(required=settings.auth == "required", tokens=tokens)
 
 
+class AllocationApp(Starlette):
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside Starlette's ServerErrorMiddleware, so that even its 500 has an id.
+        return RequestIdMiddleware(super().build_middleware_stack())
+
+
 def create_app(
     settings: Settings, *, jwks_transport: httpx.AsyncBaseTransport | None = None
 ) -> Starlette:
@@ -184,16 +193,20 @@ def create_app(
         routes.append(Route("/metrics", metrics))
     # Outermost first: in open mode, nothing (not even CORS) answers another machine.
     middleware = [Middleware(LoopbackOnly)] if settings.auth == "open" else []
-    middleware.append(
+    middleware += [
         Middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["content-type", "accept", "authorization"],
+            allow_headers=settings.cors_allow_headers,
+            allow_credentials=settings.cors_allow_credentials,
+            expose_headers=[REQUEST_ID_HEADER],
             max_age=600,
-        )
-    )
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+        ),
+        # Inside CORS, so that a browser may read a 413 too.
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+    ]
+    app = AllocationApp(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.database = database
     app.state.authenticator = gate
     return app

@@ -16,12 +16,14 @@ uvicorn was bound to).
 from __future__ import annotations
 
 import logging
+import logging.config
 import sys
 
 from starlette.applications import Starlette
 from uvicorn.config import STARTUP_FAILURE
 
 from schema.app import create_app
+from schema.logs import logging_config
 from schema.loopback import unsafe_open_mode
 from schema.settings import Settings
 
@@ -30,11 +32,12 @@ def create() -> Starlette:
     settings = Settings()
     if not settings.database_url:
         raise RuntimeError("schema.asgi needs DATABASE_URL (a migrated database)")
-    # uvicorn configures only its own loggers; the app's (services.retry's line per
-    # internal retry, strawberry.execution's tracebacks) go to stderr, tagged by process.
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+    # uvicorn has configured its own loggers by now: every line, the app's (services.retry's
+    # per internal retry, strawberry.execution's tracebacks) and uvicorn's, goes to stderr
+    # tagged by process and request; the access lines only if uvicorn was to write them.
+    access_log = bool(logging.getLogger("uvicorn.access").handlers)
+    logging.config.dictConfig(
+        logging_config(settings.log_level, process=True, access_log=access_log)
     )
     refusal = unsafe_open_mode(settings)
     if refusal is not None:

@@ -8,18 +8,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import logging.config
 import os
 import signal
 import sys
 from collections.abc import Iterator
 
 import uvicorn
+from pydantic import ValidationError
 
 from db.database import Database
 from db.embedded import embedded_postgres
 from db.engine import upgrade_to_head
 from db.repositories import SqlUnitOfWork
 from schema.app import create_app
+from schema.logs import logging_config
 from schema.loopback import unsafe_open_mode
 from schema.settings import Settings
 from services.demo import load_demo_data
@@ -54,10 +57,17 @@ def main() -> None:
     # uvicorn handles SIGTERM itself, then raises it again once it has shut down;
     # as SystemExit it unwinds through `database`, which stops the embedded server.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        # Unsafe or malformed settings stop the server before it starts anything, with
+        # what is wrong and no traceback.
+        reasons = [
+            f"{'.'.join(map(str, e['loc'])).upper() or 'settings'}: {e['msg']}"
+            for e in error.errors()
+        ]
+        sys.exit("schema.serve: not starting. " + "; ".join(reasons))
+    logging.config.dictConfig(logging_config(settings.log_level))
     refusal = unsafe_open_mode(settings)
     if refusal is not None:  # before the database starts, let alone the server
         log.error(refusal)
@@ -69,7 +79,10 @@ def main() -> None:
         log.info("GraphiQL at http://%s:%d/graphql", settings.host, settings.port)
         if settings.workers == 1:
             app = create_app(settings.model_copy(update={"database_url": url}))
-            uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+            uvicorn.run(
+                app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                log_config=logging_config(settings.log_level),
+            )  # fmt: skip
             return
         # Each worker process builds its own app (and pool) from the environment; AUTH
         # too, since its default would follow the DATABASE_URL now set.
@@ -78,6 +91,7 @@ def main() -> None:
         uvicorn.run(
             "schema.asgi:create", factory=True, workers=settings.workers, host=settings.host,
             port=settings.port, log_level=settings.log_level,
+            log_config=logging_config(settings.log_level),
         )  # fmt: skip
 
 

@@ -18,6 +18,18 @@ def _auth_default(data: dict[str, Any]) -> AuthMode:
     return "required" if data.get("database_url") else "open"
 
 
+# SPEC 7: what a browser's GraphQL client sends (Apollo's client names included).
+CORS_ALLOW_HEADERS = (
+    "content-type",
+    "accept",
+    "authorization",
+    "idempotency-key",
+    "x-request-id",
+    "apollographql-client-name",
+    "apollographql-client-version",
+)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -58,6 +70,16 @@ class Settings(BaseSettings):
     idempotency_ttl: float = Field(
         86_400, gt=0, description="Seconds an idempotency key's outcome is kept (at least)."
     )
+    cors_allow_headers: list[str] = Field(
+        default_factory=lambda: list(CORS_ALLOW_HEADERS),
+        description="Request headers a browser on an allowed origin may send.",
+    )
+    cors_allow_credentials: bool = Field(
+        False, description="Let browsers send cookies; refused with a wildcard origin."
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1, description="Largest request body; a larger one gets 413."
+    )
     # Query limits: a request over any of them is refused before it runs.
     max_depth: int = Field(12, ge=1, description="Nesting depth of a document.")
     max_aliases: int = Field(30, ge=1, description="Aliases in a document.")
@@ -89,4 +111,15 @@ class Settings(BaseSettings):
                 )
             if not Path(self.jwt_jwks).is_file():
                 raise ValueError(f"JWT_JWKS names no file: {self.jwt_jwks!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _no_credentials_for_every_origin(self) -> Self:
+        # The CORS spec forbids credentials with `Access-Control-Allow-Origin: *`, and
+        # echoing every origin instead would let any web page act with a user's cookies.
+        if self.cors_allow_credentials and "*" in self.cors_origins:
+            raise ValueError(
+                "CORS_ALLOW_CREDENTIALS=true cannot be used with the wildcard origin "
+                '"*" in CORS_ORIGINS: list the origins that may send credentials.'
+            )
         return self

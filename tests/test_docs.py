@@ -47,6 +47,7 @@ from resolvers.ids import to_global_id
 from resolvers.queries import DEFAULT_PAGE, MAX_PAGE
 from schema.cost import query_cost
 from schema.enums import ErrorCode
+from schema.http import MAX_JSON_DEPTH
 from schema.root import build_schema
 from schema.settings import Settings
 from services.demo import DEMO_ORDER, load_demo_data
@@ -350,6 +351,7 @@ def test_the_limits_table_has_each_setting_with_its_variable_and_default(
     assert fixed["ids per `nodes` call"] == str(MAX_PAGE)
     assert fixed["lines per order"] == str(MAX_LINES)
     assert fixed["introspection"] == "on"
+    assert fixed["JSON nesting"] == str(MAX_JSON_DEPTH)
     assert settings.introspection is True
     monkeypatch.setenv("INTROSPECTION", "false")
     assert Settings(_env_file=None).introspection is False

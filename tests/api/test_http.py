@@ -174,8 +174,22 @@ async def test_application_json_keeps_200_and_data_null_when_the_request_fails(
         (b'{"notquery": "{ __typename }"}', JSON, "No GraphQL query found in the request"),
         (b'{"query": "{ __typename }", "operationName": 1}', JSON, "`operationName`"),
         (b'{"query": "{ __typename }", "variables": "x"}', JSON, "`variables`"),
+        (b"null", JSON, "must be a JSON object"),
+        (b'"{ __typename }"', JSON, "must be a JSON object"),
+        (b"1", JSON, "must be a JSON object"),
+        (b"[]", JSON, "Batching is not enabled"),
     ],
-    ids=["not json", "not a json body", "no query", "operationName", "variables"],
+    ids=[
+        "not json",
+        "not a json body",
+        "no query",
+        "operationName",
+        "variables",
+        "null",
+        "a string",
+        "a number",
+        "an array",
+    ],
 )
 @pytest.mark.parametrize("accept", [JSON, GRAPHQL_RESPONSE_JSON])
 async def test_a_malformed_request_gets_400_with_a_json_error(

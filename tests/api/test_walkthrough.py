@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -329,6 +330,10 @@ async def the_ledger_accounts_for_every_step(gql: GraphQLClient, engine: AsyncEn
     assert await unbalanced(engine) == []
     # Open mode (the test client sends no credential): the actor of every step.
     assert {m["actor"] for m in movements} == {"anonymous"}
+    # Each movement names the request that made it: the test client sends no
+    # X-Request-Id, so the server's own (32 hex digits), one per request.
+    assert all(re.fullmatch(r"[0-9a-f]{32}", m["requestId"]) for m in movements), movements
+    assert len({m["requestId"] for m in movements}) > 1
     orders = (await gql.data(ACTORS))["salesOrders"]["nodes"]
     assert {(o["actor"], o["updatedBy"]) for o in orders} == {("anonymous", "anonymous")}
     assert {a["actor"] for o in orders for a in o["allocations"]} == {"anonymous"}
