@@ -54,10 +54,31 @@ def _frame(frame: str) -> str:
     return f"{frame[: match.start()].strip()} ({Path(match.group(1)).name})"
 
 
+PROJECT = Path(__file__).resolve().parent.parent
+_STDLIB = Path(re.__file__).parent
+
+
+def package(frame: str) -> str:
+    """Whose code a frame runs: an installed package (`sqlalchemy`), one of ours
+    (`ours: resolvers`) or the standard library's module (`stdlib: asyncio`)."""
+    match = _LINE.search(frame)
+    if not match:
+        return "?"
+    path = Path(match.group(1))
+    if "site-packages" in path.parts:
+        return path.parts[path.parts.index("site-packages") + 1].removesuffix(".py")
+    for root, label in ((PROJECT, "ours: "), (_STDLIB, "stdlib: ")):
+        if path.is_relative_to(root):
+            return label + path.relative_to(root).parts[0].removesuffix(".py")
+    return str(path)
+
+
 def summary(collapsed: str, top: int = 25) -> str:
-    """The functions with the most samples: inclusive (on the stack) and self (on top)."""
+    """Self samples by package, then the functions with the most samples: inclusive (on
+    the stack) and self (on top)."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
     total = 0
     for line in collapsed.splitlines():
         stack, _, count = line.rpartition(" ")
@@ -65,15 +86,24 @@ def summary(collapsed: str, top: int = 25) -> str:
             continue
         samples = int(count)
         total += samples
-        frames = [_frame(f) for f in stack.split(";")[1:]]  # [0] names the process
+        raw = stack.split(";")[1:]  # [0] names the process
+        frames = [_frame(f) for f in raw]
         for name in set(frames):
             inclusive[name] += samples
         if frames:
             own[frames[-1]] += samples
+            packages[package(raw[-1])] += samples
     if not total:
         return "py-spy took no samples"
 
-    def table(counts: Counter[str]) -> list[str]:
-        return [f"  {100 * n / total:5.1f}%  {name}" for name, n in counts.most_common(top)]
+    def table(counts: Counter[str], rows: int = top) -> list[str]:
+        return [f"  {100 * n / total:5.1f}%  {name}" for name, n in counts.most_common(rows)]
 
-    return "\n".join([f"{total} samples; inclusive:", *table(inclusive), "self:", *table(own)])
+    return "\n".join([
+        f"{total} samples; self, by package:", *table(packages, 15),
+        "inclusive:", *table(inclusive), "self:", *table(own),
+    ])  # fmt: skip
+
+
+if __name__ == "__main__":  # python -m bench.profile /tmp/bench-allocate-2.collapsed
+    print(summary(Path(sys.argv[1]).read_text()))
