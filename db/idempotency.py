@@ -36,32 +36,39 @@ class Claim:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What the first request with a key was answered."""
+class Answer:
+    """The HTTP answer a request with a key got."""
 
-    request_digest: bytes
     status: int
     media_type: str
     body: bytes
 
 
+@dataclass(frozen=True)
+class Kept:
+    """A key's first request (its digest) and the answer it got."""
+
+    request_digest: bytes
+    answer: Answer
+
+
 async def claim(
     session: Session, owner: str, key: str, digest: bytes, ttl_seconds: float
-) -> Outcome | None:
+) -> Kept | None:
     """Claim the key in the session's open transaction: None when this request is the
-    first (or the key's outcome expired), else the outcome kept for it."""
+    first (or the key's outcome expired), else what was kept for it."""
     await session.execute(WAIT)
     if await session.fetchval(CLAIM_KEY, owner, key, digest, ttl_seconds) is not None:
         return None
     row = await session.fetchrow(KEPT_OUTCOME, owner, key)
     assert row is not None, "the key was there when the claim found it taken"
     assert row["status"] is not None, "a key commits with its outcome"
-    return Outcome(row["request_digest"], row["status"], row["media_type"], row["body"])
+    return Kept(row["request_digest"], Answer(row["status"], row["media_type"], row["body"]))
 
 
-async def keep(session: Session, claim: Claim, outcome: Outcome) -> None:
+async def keep(session: Session, claim: Claim, answer: Answer) -> None:
     await session.execute(
-        KEEP_OUTCOME, claim.owner, claim.key, outcome.status, outcome.media_type, outcome.body
+        KEEP_OUTCOME, claim.owner, claim.key, answer.status, answer.media_type, answer.body
     )
 
 

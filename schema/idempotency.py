@@ -33,7 +33,7 @@ from strawberry.http import GraphQLRequestData
 
 from db import idempotency
 from db.errors import Unavailable, sqlstate
-from db.idempotency import Claim, Outcome
+from db.idempotency import Answer, Claim
 from resolvers.context import Context
 from schema.http import Answered, RefusedRequest, error_response
 
@@ -99,10 +99,10 @@ async def begin(
         return
     if len(fields) != 1:
         raise HTTPException(400, "An idempotent request runs exactly one mutation.")
-    owner, session = context.credential.owner, context.session
+    owner, session, digested = context.credential.owner, context.session, digest(request_data)
     try:
         await session.begin()
-        kept = await idempotency.claim(session, owner, key, digest(request_data), ttl)
+        kept = await idempotency.claim(session, owner, key, digested, ttl)
     except Unavailable:
         raise Answered(_refusal(request, 503, "UNAVAILABLE")) from None
     except Exception as error:
@@ -114,11 +114,12 @@ async def begin(
         context.claim = Claim(owner, key)
         return
     await session.rollback()
-    if kept.request_digest != digest(request_data):
+    if kept.request_digest != digested:
         raise Answered(_refusal(request, 422, "IDEMPOTENCY_KEY_REUSED"))
     raise Answered(
         Response(
-            kept.body, status_code=kept.status, media_type=kept.media_type,
+            kept.answer.body, status_code=kept.answer.status,
+            media_type=kept.answer.media_type,
             headers={"Idempotent-Replayed": "true", "Vary": "Accept"},
         )
     )  # fmt: skip
@@ -137,7 +138,7 @@ async def end(context: Context, request: Request, response: Response) -> Respons
         await session.rollback()
         return response
     media_type = response.media_type or "application/json"
-    answer = Outcome(b"", response.status_code, media_type, bytes(response.body))
+    answer = Answer(response.status_code, media_type, bytes(response.body))
     try:
         await idempotency.keep(session, claim, answer)
         await session.commit()
