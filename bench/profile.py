@@ -55,22 +55,27 @@ def _frame(frame: str) -> str:
 
 
 PROJECT = Path(__file__).resolve().parent.parent
-_STDLIB = Path(re.__file__).parent
+OURS = frozenset({"bench", "db", "resolvers", "schema", "services"})
 
 
 def package(frame: str) -> str:
     """Whose code a frame runs: an installed package (`sqlalchemy`), one of ours
-    (`ours: resolvers`) or the standard library's module (`stdlib: asyncio`)."""
+    (`ours: resolvers`) or a module of the standard library (`stdlib: asyncio`). py-spy
+    names files by their path below the sys.path entry they were found in."""
     match = _LINE.search(frame)
     if not match:
-        return "?"
-    path = Path(match.group(1))
-    if "site-packages" in path.parts:
-        return path.parts[path.parts.index("site-packages") + 1].removesuffix(".py")
-    for root, label in ((PROJECT, "ours: "), (_STDLIB, "stdlib: ")):
-        if path.is_relative_to(root):
-            return label + path.relative_to(root).parts[0].removesuffix(".py")
-    return str(path)
+        return frame.strip()
+    path = match.group(1)
+    if "site-packages/" in path:
+        path = path.split("site-packages/", 1)[1]
+    elif path.startswith("/") and Path(path).is_relative_to(PROJECT):
+        path = str(Path(path).relative_to(PROJECT))
+    top = path.split("/")[-1 if path.startswith("/") else 0].removesuffix(".py")
+    if top in OURS:
+        return f"ours: {top}"
+    if top in sys.stdlib_module_names:
+        return f"stdlib: {top}"
+    return top
 
 
 def summary(collapsed: str, top: int = 25) -> str:
@@ -86,7 +91,7 @@ def summary(collapsed: str, top: int = 25) -> str:
             continue
         samples = int(count)
         total += samples
-        raw = stack.split(";")[1:]  # [0] names the process
+        raw = stack.split(";")
         frames = [_frame(f) for f in raw]
         for name in set(frames):
             inclusive[name] += samples
