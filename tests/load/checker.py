@@ -686,13 +686,40 @@ class _History:
         return _group(self.of("deleteSalesOrderLine", *MAY_APPLY), lambda op: op.args["line_id"])
 
     @cached_property
+    def made(self) -> list[Made]:
+        """The allocation lines that answers said were made: by allocateOrder on its
+        order, by fillBackorders on the orders it names for each."""
+        return [
+            Made(op, allocation_id, op.result.get("orders", {}).get(allocation_id, op.order_id),
+                 line_id, balance_id, quantity)
+            for op in self.of("allocateOrder", Outcome.OK) + self.of("fillBackorders", Outcome.OK)
+            for allocation_id, (line_id, balance_id, quantity) in op.result["allocations"].items()
+        ]  # fmt: skip
+
+    @cached_property
     def balance_of(self) -> dict[int, int]:
-        """allocation line id -> its balance, as allocateOrder answered."""
-        return {
-            allocation_id: balance_id
-            for op in self.of("allocateOrder", Outcome.OK)
-            for allocation_id, (_, balance_id, _) in op.result["allocations"].items()
-        }
+        """allocation line id -> its balance, as the answer that made it said."""
+        return {made.allocation_id: made.balance_id for made in self.made}
+
+    @cached_property
+    def filled_orders(self) -> Counter[int]:
+        """order id -> the fillBackorders calls seen to allocate on it."""
+        fills: Counter[int] = Counter()
+        for op in self.of("fillBackorders", Outcome.OK):
+            fills.update(set(op.result["orders"].values()))
+        return fills
+
+
+@dataclass(frozen=True)
+class Made:
+    """An allocation line as the answer of the call that made it described it."""
+
+    op: Op
+    allocation_id: int
+    order_id: int | None
+    line_id: int
+    balance_id: int
+    quantity: int
 
 
 def _history(s: Snapshot, h: _History, result: Check) -> None:
@@ -833,31 +860,36 @@ def _line_quantities(s: Snapshot, h: _History, result: Check) -> None:
 def _allocations(s: Snapshot, h: _History, result: Check) -> None:
     removed = {i for op in h.of("removeAllocationLines", *MAY_APPLY) for i in op.args["ids"]}
     unknown_allocations = {op.order_id for op in h.of("allocateOrder", Outcome.UNKNOWN)}
+    # A fill of unknown outcome may have allocated on any line of its item.
+    unknown_fills = h.of("fillBackorders", Outcome.UNKNOWN)
+    unknown_fill_items = {s.item_ids.get(op.args["sku"]) for op in unknown_fills}
     returned: set[int] = set()
-    for op in h.of("allocateOrder", Outcome.OK):
-        for allocation_id, (line_id, balance_id, quantity) in op.result["allocations"].items():
-            returned.add(allocation_id)
-            a = s.allocations.get(allocation_id)
-            if a is None and allocation_id not in removed:
-                result.fail(
-                    Clause.ALLOCATION_LOST,
-                    op,
-                    f"allocation line {allocation_id} is gone, and no removal of it",
-                )
-            if a is not None and (a.order_id, a.line_id, a.balance_id, a.quantity) != (
-                op.order_id, line_id, balance_id, quantity,
-            ):  # fmt: skip
-                result.fail(
-                    Clause.ALLOCATION_ALTERED, op, f"allocation line {allocation_id} is {a}"
-                )
+    for made in h.made:
+        returned.add(made.allocation_id)
+        a = s.allocations.get(made.allocation_id)
+        if a is None and made.allocation_id not in removed:
+            result.fail(
+                Clause.ALLOCATION_LOST,
+                made.op,
+                f"allocation line {made.allocation_id} is gone, and no removal of it",
+            )
+        if a is not None and (a.order_id, a.line_id, a.balance_id, a.quantity) != (
+            made.order_id, made.line_id, made.balance_id, made.quantity,
+        ):  # fmt: skip
+            result.fail(
+                Clause.ALLOCATION_ALTERED, made.op, f"allocation line {made.allocation_id} is {a}"
+            )
     for a in s.allocations.values():
         if a.id in returned:
             continue
-        if a.order_id not in unknown_allocations:
+        line = s.lines.get(a.line_id)
+        if a.order_id not in unknown_allocations and (
+            line is None or line.item_id not in unknown_fill_items
+        ):
             result.fail(
                 Clause.ALLOCATION_NO_MAKER,
                 f"allocation line {a.id}",
-                f"no allocateOrder of order {a.order_id} that may have made it",
+                f"no allocateOrder of order {a.order_id} or fill of its item that may have made it",
             )
             continue
         result.counts["allocation lines of unknown outcomes"] += 1
@@ -869,6 +901,7 @@ def _allocations(s: Snapshot, h: _History, result: Check) -> None:
             allocation_id not in returned
             and allocation_id not in s.allocations
             and op.order_id not in unknown_allocations
+            and not unknown_fills
         ):
             result.fail(
                 Clause.ALLOCATION_UNREPORTED,
@@ -1011,13 +1044,15 @@ def _backorder_calls(s: Snapshot, h: _History, result: Check) -> None:
 def _order_versions(s: Snapshot, h: _History, result: Check) -> None:
     """Every change bumps the order's version by one; a failed call changes nothing. (An
     order a client changed was first seen in its creation's answer: ORDER_LOST covers
-    one that is missing.)"""
-    for order_id, ops in h.by_order.items():
+    one that is missing.) Each fillBackorders adds 1 to every order it allocated on;
+    one of unknown outcome may have added 1 to any."""
+    unknown_fills = len(h.of("fillBackorders", Outcome.UNKNOWN))
+    for order_id in sorted(set(h.by_order) | set(h.filled_orders)):
         order = s.orders.get(order_id)
         if order is None:
             continue
-        definite = maybe = 0
-        for op in ops:
+        definite, maybe = h.filled_orders[order_id], unknown_fills
+        for op in h.by_order.get(order_id, []):
             if op.outcome is Outcome.OK and (
                 op.name in CHANGES_ALWAYS or op.result.get("allocations")
             ):
@@ -1042,7 +1077,7 @@ def _balance_versions(s: Snapshot, h: _History, result: Check) -> None:
     otherwise calls of unknown outcome may add to it."""
     changes: Counter[int] = Counter(a.balance_id for a in s.adjustments.values())
     maybe = 0
-    for op in h.of("allocateOrder", Outcome.OK):
+    for op in h.of("allocateOrder", Outcome.OK) + h.of("fillBackorders", Outcome.OK):
         changes.update({balance for (_, balance, _) in op.result["allocations"].values()})
     for op in h.of("packAllocatedOrder", Outcome.OK):
         packed = [part for p in op.result["packed"] for part in s.parts_by_packed_line.get(p, [])]
@@ -1056,7 +1091,7 @@ def _balance_versions(s: Snapshot, h: _History, result: Check) -> None:
             # changed a balance that is not known (ALLOCATION_UNREPORTED says why).
             maybe += 2
         changes.update(b for b in balances if b is not None)
-    for name in ("allocateOrder", "packAllocatedOrder", "removeAllocationLines"):
+    for name in ("allocateOrder", "packAllocatedOrder", "removeAllocationLines", "fillBackorders"):
         maybe += len(h.of(name, Outcome.UNKNOWN))
     for b in s.balances.values():
         if not changes[b.id] <= b.version - 1 <= changes[b.id] + maybe:

@@ -382,7 +382,7 @@ def an_allocation_line_not_as_answered(s: Snapshot, h: list[Op]) -> None:
 @breaks(
     Clause.ALLOCATION_NO_MAKER,
     "allocation line 3",
-    "no allocateOrder of order 1 that may have made it",
+    "no allocateOrder of order 1 or fill of its item that may have made it",
 )
 def an_allocation_line_no_one_made(s: Snapshot, h: list[Op]) -> None:
     """One more unit reserved for order 1, its backorder one less: consistent in itself."""
@@ -737,6 +737,58 @@ def test_a_call_of_unknown_outcome_may_have_been_applied() -> None:
 
     assert verdict.violations == []
     assert verdict.counts["allocation lines of unknown outcomes"] == 1
+
+
+def test_a_fill_of_unknown_outcome_may_have_made_a_line_of_its_item_only() -> None:
+    snapshot, history = consistent()
+    an_allocation_line_no_one_made(snapshot, history)
+    history.append(op(10, "fillBackorders", None, Outcome.UNKNOWN, sku="SERIAL"))
+    assert check(snapshot, history).clauses == [Clause.ALLOCATION_NO_MAKER]
+
+    history.append(op(11, "fillBackorders", None, Outcome.UNKNOWN, sku="WIDGET"))
+    verdict = check(snapshot, history)
+
+    assert verdict.violations == []
+    assert verdict.counts["allocation lines of unknown outcomes"] == 1
+
+
+def filled(s: Snapshot, h: list[Op]) -> None:
+    """fillBackorders for WIDGET fills order 1's backorder (2): its allocation line 3."""
+    h.append(
+        op(10, "fillBackorders", None, sku="WIDGET",
+           result={"allocations": {3: (1, 1, 2)}, "orders": {3: 1}})
+    )  # fmt: skip
+    s.allocations[3] = Allocation(3, 1, 1, 1, 2, 0)
+    replace(s.backorders, 1, quantity_allocated=2, status="ALLOCATED")
+    replace(s.balances, 1, allocated=6, version=6)
+    replace(s.orders, 1, status="ALLOCATED", version=3)
+
+
+def test_a_fill_seen_to_succeed_made_its_lines_and_a_version_of_each_order() -> None:
+    snapshot, history = consistent()
+    filled(snapshot, history)
+
+    verdict = check(snapshot, history)
+
+    assert verdict.violations == []
+    assert verdict.counts["order versions checked"] == 2
+    assert verdict.counts["balance versions checked exactly"] == 1
+
+
+def test_a_fill_is_held_to_its_answer() -> None:
+    snapshot, history = consistent()
+    filled(snapshot, history)
+    replace(snapshot.orders, 1, version=2)
+    replace(snapshot.allocations, 3, balance_id=2)
+    snapshot.balances[2] = Balance(2, 1, 2, 1, on_hand=2, allocated=2, version=2)
+    snapshot.adjustments[2] = Adjustment(2, 2, 2, "op-11")
+    history.append(op(11, "adjustInventory", None, sku="WIDGET", quantity=2,
+                      result={"adjustment_id": 2, "balance_id": 2}))  # fmt: skip
+    replace(snapshot.balances, 1, allocated=4)
+
+    assert check(snapshot, history).clauses == [
+        Clause.ALLOCATION_ALTERED, Clause.ORDER_VERSION_COUNT,
+    ]  # fmt: skip
 
 
 def test_a_cancelled_backorder_may_go_with_its_deleted_line() -> None:
