@@ -333,3 +333,66 @@ async def test_allocating_at_the_previewed_version_does_what_the_preview_said(
     after = allocated["salesOrder"]["lines"]
     assert [ln["id"] for ln in after] == [ln["salesOrderLine"]["id"] for ln in lines]
     assert [ln["quantityBackordered"] for ln in after] == [ln["shortfall"] for ln in lines]
+
+
+# -- cost and company ----------------------------------------------------------------------
+
+EVERYTHING = """query Preview($id: ID!) {
+  previewAllocation(id: $id) {
+    version
+    salesOrder { id status lines { id quantityAllocated quantityBackordered } }
+    lines {
+      shortfall skipped
+      salesOrderLine { id quantity quantityAllocated item { sku available } }
+      allocations {
+        quantity balance { id onHand } lot { lotNumber item { sku } } location { code }
+      }
+    }
+  }
+}"""
+
+
+async def test_a_preview_costs_the_same_statements_for_2_lines_as_for_20(
+    statements: tuple[GraphQLClient, list[str]], uow: UnitOfWorkFactory
+) -> None:
+    gql, sent = statements
+    await helpers.warehouse(uow)
+
+    async def count(*lines: tuple[str, int]) -> tuple[int, dict[str, Any]]:
+        order_id = await helpers.order(uow, *lines)
+        sent.clear()
+        found: dict[str, Any] = (await gql.data(EVERYTHING, id=order_gid(order_id)))[
+            "previewAllocation"
+        ]
+        return len(sent), found
+
+    few, small = await count(("BRASS-SCREW", 25), ("SELF-TAP-SCREW", 25))
+    many, large = await count(*[("BRASS-SCREW", 1), ("SELF-TAP-SCREW", 2)] * 10)
+
+    assert [len(ln["allocations"]) for ln in small["lines"]] == [2, 1]
+    assert len(large["lines"]) == 20
+    assert few == many, sent
+    # The snapshot's BEGIN, the order, its lines, allocation lines and backorders, the
+    # stock, the ROLLBACK; then the balances and the items, which it did not read.
+    assert few == 9, sent
+
+
+async def test_previews_in_one_query_take_turns_on_its_connection(
+    gql: GraphQLClient, uow: UnitOfWorkFactory, engine: AsyncEngine
+) -> None:
+    await helpers.warehouse(uow)
+    first = await helpers.order(uow, ("BRASS-SCREW", 25))
+    second = await helpers.order(uow, ("SELF-TAP-SCREW", 30))
+    both = """query Both($a: ID!, $b: ID!) {
+      a: previewAllocation(id: $a, strategy: LOCATION) { version lines { shortfall } }
+      b: previewAllocation(id: $b) { version lines { shortfall } }
+      stock: availableToPromise(sku: "SELF-TAP-SCREW") { promisable }
+    }"""
+
+    found = await gql.data(both, a=order_gid(first), b=order_gid(second))
+
+    assert found == {
+        "a": {"version": 1, "lines": [{"shortfall": 0}]},
+        "b": {"version": 1, "lines": [{"shortfall": 8}]},
+        "stock": {"promisable": 22},
+    }
