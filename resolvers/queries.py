@@ -18,7 +18,7 @@ from resolvers.graph import Graph
 from resolvers.ids import parse_global_id, pk_of
 from resolvers.loaders import Loaders, Stored
 from resolvers.selection import Wanted, wanted
-from schema.enums import AllocationStrategy, BackorderStatus
+from schema.enums import BackorderStatus
 from schema.inputs import MovementFilter, SalesOrderFilter
 from schema.payloads import Connection, Edge, PageInfo
 from schema.types import (
@@ -34,6 +34,7 @@ from schema.types import (
 )
 from services import planning
 from services.domain.errors import DomainError
+from services.domain.planner import AllocationStrategy
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
