@@ -23,6 +23,7 @@ from db.errors import Unavailable, connection_lost
 
 StatementHook = Callable[[str], None]
 T = TypeVar("T")
+BEGIN_READ_ONLY = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
 
 def dsn(url: str) -> str:
@@ -144,12 +145,14 @@ class Session:
         except asyncpg.InterfaceError:  # the pool let go of it when the server closed it
             return False
 
-    async def begin(self) -> None:
+    async def begin(self, *, read_only: bool = False) -> None:
+        """read_only: one snapshot for every statement, and the database refuses writes
+        (a savepoint inside a transaction already open shares that one's snapshot)."""
         if self.in_transaction:
             self._savepoints += 1
             await self.execute(f"SAVEPOINT s{self._savepoints}")
         else:
-            await self.execute("BEGIN")
+            await self.execute(BEGIN_READ_ONLY if read_only else "BEGIN")
 
     async def commit(self) -> None:
         if self._savepoints:

@@ -26,6 +26,8 @@ from db.records import (
     MovementRecord,
     OrderRecord,
     PackedLineRecord,
+    PromiseRecord,
+    StockAtRecord,
 )
 
 R = TypeVar("R")
@@ -206,6 +208,53 @@ async def adjustments_by_id(session: Session, ids: Sequence[int]) -> list[Adjust
 
 async def movements_by_id(session: Session, ids: Sequence[int]) -> list[MovementRecord]:
     return await _records(session, MOVEMENTS_BY_ID, MovementRecord, ids)
+
+
+# -- available to promise ------------------------------------------------------------------
+
+# The item with its totals, what its OPEN backorders still wait for (as
+# services.domain.order.quantity_backordered sums it, here in SQL), whether the location
+# and lot asked for exist, and one row per balance narrowed by them (or one row of nulls):
+# one statement, whatever the number of balances and backorders.
+AVAILABLE_TO_PROMISE = """WITH item AS (
+    SELECT id, sku, name, serialized, unit FROM items WHERE sku = $1
+), stock AS (
+    SELECT b.lot_id, b.location_id, b.on_hand, b.allocated
+    FROM inventory_balances b JOIN item ON b.item_id = item.id
+)
+SELECT item.id, item.sku, item.name, item.serialized, item.unit,
+    (SELECT coalesce(sum(on_hand), 0)::int FROM stock) AS on_hand,
+    (SELECT coalesce(sum(allocated), 0)::int FROM stock) AS allocated,
+    (SELECT coalesce(sum(bo.quantity - bo.quantity_allocated), 0)::int
+     FROM backorders bo JOIN sales_order_lines l ON l.id = bo.line_id
+     WHERE l.item_id = item.id AND bo.status = 'OPEN') AS backordered,
+    $2::text IS NULL OR EXISTS (SELECT 1 FROM locations WHERE code = $2) AS location_known,
+    $3::text IS NULL OR EXISTS (
+        SELECT 1 FROM lots WHERE item_id = item.id AND lot_number = $3) AS lot_known,
+    lot.id, lot.item_id, lot.lot_number, lot.received_at, lot.expires_at,
+    loc.id, loc.code, loc.name, loc.pick_sequence, s.on_hand, s.allocated
+FROM item LEFT JOIN (
+    stock s JOIN lots lot ON lot.id = s.lot_id JOIN locations loc ON loc.id = s.location_id
+) ON ($2::text IS NULL OR loc.code = $2) AND ($3::text IS NULL OR lot.lot_number = $3)"""
+
+
+async def available_to_promise(
+    session: Session, sku: str, location_code: str | None, lot_number: str | None
+) -> PromiseRecord | None:
+    """None for an unknown sku."""
+    rows = await session.fetch(AVAILABLE_TO_PROMISE, sku, location_code, lot_number)
+    if not rows:
+        return None
+    first = rows[0]
+    balances = tuple(
+        StockAtRecord(LotRecord(*row[10:15]), LocationRecord(*row[15:19]), *row[19:21])
+        for row in rows
+        if row[10] is not None  # the one row of nulls when no balance is left
+    )
+    return PromiseRecord(
+        ItemRecord(*first[:7]), first["backordered"], first["location_known"],
+        first["lot_known"], balances,
+    )  # fmt: skip
 
 
 # -- keyset pages ------------------------------------------------------------------------

@@ -163,3 +163,24 @@ class Written:
     stock: dict[int, tuple[LotRecord, LocationRecord]] = field(default_factory=dict)  # by balance
     balances: list[BalanceRecord] = field(default_factory=list)
     adjustments: list[AdjustmentRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class StockAtRecord:
+    """One balance of an item, with its lot and location."""
+
+    lot: LotRecord
+    location: LocationRecord
+    on_hand: int
+    allocated: int
+
+
+@dataclass(frozen=True)
+class PromiseRecord:
+    """What availableToPromise reads of an item, in one statement."""
+
+    item: ItemRecord  # with its item-wide totals
+    backordered: int  # still waiting on the item's OPEN backorders
+    location_known: bool  # the location code asked for exists (or none was asked for)
+    lot_known: bool  # the item has the lot number asked for (or none was asked for)
+    balances: tuple[StockAtRecord, ...]  # narrowed by the location and lot asked for

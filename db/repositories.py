@@ -632,6 +632,8 @@ class SqlUnitOfWork:
     session of its own and gives it back when it ends. Every row it writes names `actor`.
     """
 
+    read_only = False  # SnapshotUnitOfWork's: reads in one snapshot, writes refused
+
     def __init__(
         self, source: Session | Database, actor: str = SYSTEM, request_id: str | None = None
     ) -> None:
@@ -647,7 +649,7 @@ class SqlUnitOfWork:
         self.orders = SqlOrders(self.session, self.written, self.actor)
         self._committed = False
         try:
-            await self.session.begin()
+            await self.session.begin(read_only=self.read_only)
         except BaseException:
             await self._end()
             raise
@@ -682,3 +684,14 @@ class SqlUnitOfWork:
     async def _end(self) -> None:
         if not isinstance(self._source, Session):
             await self.session.close()
+
+
+class SnapshotUnitOfWork(SqlUnitOfWork):
+    """A unit of work for a use case that only reads (a preview): one REPEATABLE READ,
+    READ ONLY transaction, so all it reads is of one moment, the database refuses any
+    write, and it takes no row lock. It is never committed; it ends in a rollback."""
+
+    read_only = True
+
+    async def commit(self) -> None:
+        raise AssertionError("a snapshot unit of work is never committed")

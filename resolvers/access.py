@@ -61,8 +61,8 @@ OPEN = Credential(ANONYMOUS, ALL_SCOPES, f"open:{ANONYMOUS}")  # no credential, 
 # Every root field of the schema is in one of these tables; build_schema refuses to start
 # otherwise (require_scopes), so no operation can be added without a scope.
 
-READ_ORDERS = ("salesOrder", "salesOrders", "backorders")
-READ_INVENTORY = ("item", "items", "location", "inventory", "movements")
+READ_ORDERS = ("salesOrder", "salesOrders", "backorders", "previewAllocation")
+READ_INVENTORY = ("item", "items", "location", "inventory", "movements", "availableToPromise")
 QUERY_SCOPES: dict[str, Scope | None] = {
     **dict.fromkeys(READ_ORDERS, Scope.ORDERS_READ),
     **dict.fromkeys(READ_INVENTORY, Scope.INVENTORY_READ),

@@ -4,6 +4,9 @@ things on it, and the loaders and builder that read on it."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import strawberry
@@ -12,7 +15,7 @@ from starlette.responses import Response
 
 from db.database import Database, Session
 from db.idempotency import Claim
-from db.repositories import SqlUnitOfWork
+from db.repositories import SnapshotUnitOfWork, SqlUnitOfWork
 from resolvers.access import OPEN, Credential
 from resolvers.graph import Graph
 from resolvers.loaders import Loaders
@@ -33,6 +36,9 @@ class Context:
     session: Session = field(init=False)
     graph: Graph = field(init=False)
     _unit_of_work: SqlUnitOfWork | None = field(init=False, default=None)
+    # The root fields of a query run concurrently on the one connection; two snapshots
+    # at once would nest one transaction in the other.
+    _snapshot_turn: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         self.session = self.database.session()
@@ -42,6 +48,13 @@ class Context:
         """A unit of work on the request's connection (the use cases' factory)."""
         self._unit_of_work = SqlUnitOfWork(self.session, self.credential.actor, self.request_id)
         return self._unit_of_work
+
+    @contextlib.asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[SnapshotUnitOfWork]:
+        """A read-only unit of work on the request's connection (a preview's), one at a
+        time; what it read stays in its `written` for the answer to show."""
+        async with self._snapshot_turn:
+            yield SnapshotUnitOfWork(self.session, self.credential.actor, self.request_id)
 
     def after_change(self) -> Graph:
         """A builder for a mutation's payload: fresh loaders, so nothing read before the

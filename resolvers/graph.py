@@ -25,25 +25,33 @@ from db.records import (
     MovementRecord,
     OrderRecord,
     PackedLineRecord,
+    PromiseRecord,
+    StockAtRecord,
 )
 from resolvers.ids import to_global_id
 from resolvers.loaders import Loader, Loaders
 from resolvers.selection import Wanted
-from schema.enums import BackorderStatus, MovementKind, OrderStatus
+from schema.enums import BackorderStatus, ErrorCode, MovementKind, OrderStatus
 from schema.types import (
     Allocation,
+    AllocationPreview,
+    AvailableToPromise,
     Backorder,
     InventoryAdjustment,
     InventoryBalance,
     Item,
+    LinePreview,
     Location,
     Lot,
     Movement,
     Node,
     PackedLine,
+    ProposedAllocation,
     SalesOrder,
     SalesOrderLine,
+    StockAt,
 )
+from services import planning
 from services.domain.order import (
     allocation_name,
     backorder_name,
@@ -51,6 +59,7 @@ from services.domain.order import (
     quantity_backordered,
     quantity_packed,
 )
+from services.domain.planner import Pick
 
 Q = TypeVar("Q")
 R = TypeVar("R")
@@ -460,6 +469,135 @@ class Graph:
             for movement, allocation in zip(movements, allocations, strict=True):
                 movement.allocation = allocation
         return movements
+
+    # -- planning (SPEC section 9) --------------------------------------------------------
+
+    async def allocation_preview(
+        self, preview: planning.AllocationPreview, wanted: Wanted
+    ) -> AllocationPreview:
+        """From a preview whose snapshot primed the loaders: the order, its lines and the
+        lots and locations of the picks cost no statement; balances one, if selected."""
+        built = AllocationPreview(version=preview.version)
+        loaders = self.loaders
+        if "salesOrder" in wanted:
+            (built.sales_order,) = await self._parents(
+                loaders.order_by_id, [preview.order_id], self.orders, wanted["salesOrder"]
+            )
+        if "lines" in wanted:
+            built.lines = await self._line_previews(preview.lines, wanted["lines"])
+        return built
+
+    async def _line_previews(
+        self, previews: Sequence[planning.LinePreview], wanted: Wanted
+    ) -> list[LinePreview]:
+        lines = [
+            LinePreview(
+                shortfall=p.shortfall, skipped=ErrorCode.SERIALIZED_ITEM if p.serialized else None
+            )
+            for p in previews
+        ]
+        if "salesOrderLine" in wanted:
+            built = await self._parents(
+                self.loaders.line_by_id, [p.line_id for p in previews], self.lines,
+                wanted["salesOrderLine"],
+            )  # fmt: skip
+            for line, order_line in zip(lines, built, strict=True):
+                line.sales_order_line = order_line
+        if "allocations" in wanted:
+            proposed = iter(
+                await self._proposed([pick for p in previews for pick in p.picks],
+                                     wanted["allocations"])
+            )  # fmt: skip
+            for line, p in zip(lines, previews, strict=True):
+                line.allocations = [next(proposed) for _ in p.picks]
+        return lines
+
+    async def _proposed(self, picks: Sequence[Pick], wanted: Wanted) -> list[ProposedAllocation]:
+        proposed = [ProposedAllocation(quantity=pick.quantity) for pick in picks]
+        loaders = self.loaders
+        if "balance" in wanted:
+            balances = await self._parents(
+                loaders.balance_by_id, [p.balance_id for p in picks], self.balances,
+                wanted["balance"],
+            )  # fmt: skip
+            for allocation, balance in zip(proposed, balances, strict=True):
+                allocation.balance = balance
+        if "lot" in wanted:
+            lots = await self._parents(
+                loaders.lot_by_id, [p.lot_id for p in picks], self.lots, wanted["lot"]
+            )
+            for allocation, lot in zip(proposed, lots, strict=True):
+                allocation.lot = lot
+        if "location" in wanted:
+            locations = await self._parents(
+                loaders.location_by_id, [p.location_id for p in picks], self.locations,
+                wanted["location"],
+            )  # fmt: skip
+            for allocation, location in zip(proposed, locations, strict=True):
+                allocation.location = location
+        return proposed
+
+    async def available_to_promise(
+        self, record: PromiseRecord, wanted: Wanted
+    ) -> AvailableToPromise:
+        """The figures narrowed to the balances read; the backorders and what can be
+        promised are the item's, whatever the narrowing."""
+        loaders = self.loaders
+        loaders.item_by_id.prime(record.item.id, record.item)  # a lot's item: no statement
+        for balance in record.balances:
+            loaders.lot_by_id.prime(balance.lot.id, balance.lot)
+            loaders.location_by_id.prime(balance.location.id, balance.location)
+        on_hand = sum(b.on_hand for b in record.balances)
+        allocated = sum(b.allocated for b in record.balances)
+        item_available = record.item.on_hand - record.item.allocated
+        promise = AvailableToPromise(
+            sku=record.item.sku, on_hand=on_hand, allocated=allocated,
+            available=on_hand - allocated, open_backorder_quantity=record.backordered,
+            promisable=item_available - record.backordered,
+        )  # fmt: skip
+        if "byLocation" in wanted:
+            promise.by_location = await self._stock_at(
+                record.balances, lambda b: (b.location.pick_sequence, b.location.code),
+                by_lot=False, wanted=wanted["byLocation"],
+            )  # fmt: skip
+        if "byLot" in wanted:
+            promise.by_lot = await self._stock_at(
+                record.balances, lambda b: (b.lot.received_at, b.lot.lot_number),
+                by_lot=True, wanted=wanted["byLot"],
+            )  # fmt: skip
+        return promise
+
+    async def _stock_at(
+        self,
+        balances: Sequence[StockAtRecord],
+        order: Callable[[StockAtRecord], tuple[object, ...]],
+        *,
+        by_lot: bool,
+        wanted: Wanted,
+    ) -> list[StockAt]:
+        """The balances summed by lot (by_lot) or by location, groups in the order given;
+        the other of the two is null, since the sum is over all of them."""
+        groups: dict[int, list[StockAtRecord]] = {}
+        for balance in sorted(balances, key=order):
+            key = balance.lot.id if by_lot else balance.location.id
+            groups.setdefault(key, []).append(balance)
+        summed = []
+        for group in groups.values():
+            on_hand, allocated = sum(b.on_hand for b in group), sum(b.allocated for b in group)
+            summed.append(
+                StockAt(on_hand=on_hand, allocated=allocated, available=on_hand - allocated)
+            )
+        firsts = [group[0] for group in groups.values()]
+        if "lot" in wanted:
+            lots = await self.lots([b.lot for b in firsts], wanted["lot"]) if by_lot else None
+            for index, stock in enumerate(summed):
+                stock.lot = lots[index] if lots else None
+        if "location" in wanted:
+            below = wanted["location"]
+            places = None if by_lot else await self.locations([b.location for b in firsts], below)
+            for index, stock in enumerate(summed):
+                stock.location = places[index] if places else None
+        return summed
 
     # -- by global id ------------------------------------------------------------------
 

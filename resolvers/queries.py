@@ -14,13 +14,16 @@ from graphql import GraphQLError
 from db import reads
 from resolvers.access import NODE_SCOPES, forbidden
 from resolvers.context import Info
+from resolvers.graph import Graph
 from resolvers.ids import parse_global_id, pk_of
-from resolvers.loaders import Stored
+from resolvers.loaders import Loaders, Stored
 from resolvers.selection import Wanted, wanted
 from schema.enums import BackorderStatus
 from schema.inputs import MovementFilter, SalesOrderFilter
 from schema.payloads import Connection, Edge, PageInfo
 from schema.types import (
+    AllocationPreview,
+    AvailableToPromise,
     Backorder,
     InventoryBalance,
     Item,
@@ -29,6 +32,9 @@ from schema.types import (
     Node,
     SalesOrder,
 )
+from services import planning
+from services.domain.errors import DomainError
+from services.domain.planner import AllocationStrategy
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
@@ -38,6 +44,11 @@ S = TypeVar("S", bound=Stored)
 
 def _invalid(message: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": "INVALID_INPUT"})
+
+
+def _not_found(message: str, argument: str) -> GraphQLError:
+    """A query's NOT_FOUND, naming the argument at fault as a refused argument does."""
+    return GraphQLError(message, extensions={"code": "NOT_FOUND", "field": [argument]})
 
 
 async def _nodes(info: Info, ids: Sequence[str]) -> list[Node | None]:
@@ -268,3 +279,43 @@ async def movements(
     )
     graph.loaders.movement_by_id.remember(page.rows)
     return await _connection(info, kind=Movement, page=page, build=graph.movements, window=window)
+
+
+# -- planning (SPEC section 9) ----------------------------------------------------------
+
+
+async def preview_allocation(
+    info: Info, id: strawberry.ID, strategy: AllocationStrategy | None = None
+) -> AllocationPreview:
+    """What allocateOrder would do now, from one read-only snapshot: nothing written,
+    no row locked."""
+    order_id = pk_of(id, SalesOrder.__name__)
+    if order_id is None:
+        raise _not_found("Sales order not found.", "id")
+    context = info.context
+    try:
+        async with context.snapshot() as snapshot:
+            preview = await planning.preview_allocation(
+                lambda: snapshot, order_id, strategy or AllocationStrategy.FEFO
+            )
+    except DomainError as error:  # the one it raises: no such order
+        raise _not_found(error.message, "id") from None
+    # Loaders of its own, primed with what the snapshot read: the preview shows the
+    # order as it planned from it, not as a later read might find it.
+    loaders = Loaders(context.session)
+    loaders.prime(snapshot.written)
+    return await Graph(loaders).allocation_preview(preview, wanted(info))
+
+
+async def available_to_promise(
+    info: Info, sku: str, location_code: str | None = None, lot_number: str | None = None
+) -> AvailableToPromise:
+    """One statement, whatever the number of balances and backorders."""
+    record = await reads.available_to_promise(info.context.session, sku, location_code, lot_number)
+    if record is None:
+        raise _not_found(f"Item {sku!r} not found.", "sku")
+    if not record.location_known:
+        raise _not_found(f"Location {location_code!r} not found.", "locationCode")
+    if not record.lot_known:
+        raise _not_found(f"Lot {lot_number!r} of item {sku!r} not found.", "lotNumber")
+    return await info.context.graph.available_to_promise(record, wanted(info))

@@ -31,6 +31,8 @@ from schema.payloads import Connection
 from schema.settings import Settings
 from schema.types import (
     NODE_TYPES,
+    AllocationPreview,
+    AvailableToPromise,
     Backorder,
     InventoryBalance,
     Item,
@@ -53,6 +55,15 @@ class Query:
     backorders: Connection[Backorder] = strawberry.field(resolver=queries.backorders)
     inventory: Connection[InventoryBalance] = strawberry.field(resolver=queries.inventory)
     movements: Connection[Movement] = strawberry.field(resolver=queries.movements)
+    preview_allocation: AllocationPreview = strawberry.field(
+        resolver=queries.preview_allocation,
+        description="What allocateOrder would do to the order now, writing nothing.",
+    )
+    available_to_promise: AvailableToPromise = strawberry.field(
+        resolver=queries.available_to_promise,
+        description="An item's stock, what its open backorders wait for, and what can "
+        "still be promised.",
+    )
 
 
 @strawberry.type

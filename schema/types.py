@@ -14,7 +14,7 @@ from typing import Any
 
 import strawberry
 
-from schema.enums import BackorderStatus, MovementKind, OrderStatus
+from schema.enums import BackorderStatus, ErrorCode, MovementKind, OrderStatus
 
 
 def selected(description: str | None = None) -> Any:  # Any: what a field spec is to mypy
@@ -194,3 +194,63 @@ NODE_TYPES = (
     SalesOrder,
     Movement,
 )
+
+
+# -- planning (SPEC section 9): answers worked out, not rows, so they have no id ---------
+
+
+@strawberry.type(description="Stock that allocateOrder would reserve from one balance.")
+class ProposedAllocation:
+    quantity: int
+    balance: InventoryBalance = selected()
+    lot: Lot = selected()
+    location: Location = selected()
+
+
+@strawberry.type(description="What allocateOrder would do to one sales-order line now.")
+class LinePreview:
+    shortfall: int = strawberry.field(
+        description="What would be left backordered: 0 for a line with no open demand."
+    )
+    skipped: ErrorCode | None = strawberry.field(
+        description="SERIALIZED_ITEM for a line of a serialized item (then no allocations "
+        "and shortfall 0); otherwise null."
+    )
+    sales_order_line: SalesOrderLine = selected()
+    allocations: list[ProposedAllocation] = selected("In the order the planner takes them.")
+
+
+@strawberry.type(description="What allocateOrder would do to an order now; nothing written.")
+class AllocationPreview:
+    version: int = strawberry.field(
+        description="The order's version the preview was worked out at: send it as "
+        "allocateOrder's expectedVersion to get exactly this, or a VERSION_CONFLICT."
+    )
+    sales_order: SalesOrder = selected()
+    lines: list[LinePreview] = selected("Every line of the order, by line number.")
+
+
+@strawberry.type(description="Stock of an item summed at one location or in one lot.")
+class StockAt:
+    on_hand: int
+    allocated: int
+    available: int
+    location: Location | None = selected("Null in byLot: summed over locations.")
+    lot: Lot | None = selected("Null in byLocation: summed over lots.")
+
+
+@strawberry.type(description="What of an item can still be promised to a new order.")
+class AvailableToPromise:
+    sku: str
+    on_hand: int = strawberry.field(description="Narrowed by locationCode and lotNumber.")
+    allocated: int
+    available: int
+    open_backorder_quantity: int = strawberry.field(
+        description="Still waiting on OPEN backorders of the item, item-wide."
+    )
+    promisable: int = strawberry.field(
+        description="The item's available (item-wide) less openBackorderQuantity; "
+        "negative when backorders already wait for more than is available."
+    )
+    by_location: list[StockAt] = selected("By pickSequence, then code.")
+    by_lot: list[StockAt] = selected("By receivedAt, then lotNumber.")

@@ -766,6 +766,53 @@ async def test_the_exploration_examples(gql: GraphQLClient) -> None:
     )
 
 
+async def test_the_planning_examples_preview_an_allocation_and_tell_what_can_be_promised(
+    gql: GraphQLClient,
+) -> None:
+    await walkthrough_stock(gql)
+    order = await new_order(gql, "PO-9", ("BRASS-SCREW", 25), ("SELF-TAP-SCREW", 25))
+
+    preview = (await run(gql, "spa-preview-allocation", id=order["id"]))["previewAllocation"]
+    assert (preview["version"], preview["salesOrder"]["status"]) == (1, "OPEN")
+    assert [
+        (ln["salesOrderLine"]["lineNumber"], ln["shortfall"], ln["skipped"],
+         [(a["lot"]["lotNumber"], a["location"]["code"], a["quantity"])
+          for a in ln["allocations"]])
+        for ln in preview["lines"]
+    ] == [
+        (1, 0, None, [("B1", "A-01", 15), ("B2", "A-02", 10)]),
+        (2, 3, None, [("S1", "A-03", 22)]),
+    ]  # fmt: skip
+    tap = await run(gql, "partner-available-to-promise", sku="SELF-TAP-SCREW")
+    assert tap["availableToPromise"]["promisable"] == 22  # the preview promised nothing
+
+    allocated = await mutate(
+        gql, "partner-allocate-order", "allocateOrder",
+        id=order["id"], expectedVersion=preview["version"], strategy="FEFO",
+    )  # fmt: skip
+    assert [
+        (a["lot"]["lotNumber"], a["location"]["code"], a["quantity"])
+        for a in allocated["allocations"]
+    ] == [("B1", "A-01", 15), ("B2", "A-02", 10), ("S1", "A-03", 22)]
+    assert line(allocated["salesOrder"], 2)["quantityBackordered"] == 3
+
+    def figures(found: dict[str, Any]) -> tuple[int, ...]:
+        names = ("onHand", "allocated", "available", "openBackorderQuantity", "promisable")
+        return tuple(found[name] for name in names)
+
+    brass = await run(gql, "partner-available-to-promise", sku="BRASS-SCREW")
+    tap = await run(gql, "partner-available-to-promise", sku="SELF-TAP-SCREW")
+    assert figures(brass["availableToPromise"]) == (35, 25, 10, 0, 10)
+    assert figures(tap["availableToPromise"]) == (22, 22, 0, 3, -3)
+    assert [
+        (s["location"]["code"], s["onHand"], s["available"])
+        for s in brass["availableToPromise"]["byLocation"]
+    ] == [("A-01", 15, 0), ("A-02", 20, 10)]
+    assert [s["lot"]["lotNumber"] for s in brass["availableToPromise"]["byLot"]] == ["B1", "B2"]
+    at_a02 = await run(gql, "partner-available-to-promise", sku="BRASS-SCREW", locationCode="A-02")
+    assert figures(at_a02["availableToPromise"]) == (20, 10, 10, 0, 10)
+
+
 # -- the GraphQL-level errors api.md quotes --------------------------------------------
 
 

@@ -72,6 +72,15 @@ CALLS: dict[str, Call] = {
     "location": Call(Scope.INVENTORY_READ, '{ location(code: "BIN-1") { id } }'),
     "inventory": Call(Scope.INVENTORY_READ, "{ inventory(first: 1) { totalCount } }"),
     "movements": Call(Scope.INVENTORY_READ, "{ movements(first: 1) { totalCount } }"),
+    "previewAllocation": Call(
+        Scope.ORDERS_READ, "query($id: ID!) { previewAllocation(id: $id) { version } }",
+        lambda w: {"id": gid("SalesOrder", w.order_b)},
+    ),
+    "availableToPromise": Call(
+        Scope.INVENTORY_READ,
+        '{ availableToPromise(sku: "WIDGET", locationCode: "BIN-1", lotNumber: "L1") '
+        "{ promisable } }",
+    ),
     "createItem": Call(
         Scope.INVENTORY_WRITE,
         f'mutation {{ createItem(input: {{sku: "NEW", name: "New"}}) {{ {ERRORS} }} }}',

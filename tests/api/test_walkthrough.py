@@ -74,6 +74,11 @@ DELETE = (
   deleteBackorder(id: $id) { backorder { id } salesOrder { ...Order } errors { code } } }"""
 )
 ITEM = "query($sku: String!) { item(sku: $sku) { onHand allocated available } }"
+PROMISE = """fragment Figures on AvailableToPromise {
+  onHand allocated available openBackorderQuantity promisable }
+query { brass: availableToPromise(sku: "BRASS-SCREW") { ...Figures }
+        tap: availableToPromise(sku: "SELF-TAP-SCREW") { ...Figures } }"""
+Figures = tuple[int, int, int, int, int]  # on hand, allocated, available, backordered, promisable
 
 
 def line(order: dict[str, Any], number: int) -> dict[str, Any]:
@@ -113,6 +118,19 @@ async def adjust(
     )
 
 
+def figures(found: dict[str, int]) -> Figures:
+    return (
+        found["onHand"], found["allocated"], found["available"], found["openBackorderQuantity"],
+        found["promisable"],
+    )  # fmt: skip
+
+
+async def promised(gql: GraphQLClient) -> tuple[Figures, Figures]:
+    """availableToPromise of Brass Screw and of Self-Tapping Screw."""
+    found = await gql.data(PROMISE)
+    return figures(found["brass"]), figures(found["tap"])
+
+
 async def stock(gql: GraphQLClient, sku: str) -> dict[str, int]:
     item: dict[str, int] = (await gql.data(ITEM, sku=sku))["item"]
     return item
@@ -136,6 +154,8 @@ async def test_the_walkthrough(gql: GraphQLClient, engine: AsyncEngine) -> None:
     await adjust(gql, "BRASS-SCREW", "B2", "A-02", 20, receivedAt="2026-01-10T08:00:00Z")
     await adjust(gql, "SELF-TAP-SCREW", "S1", "A-03", 22, receivedAt="2026-01-05T08:00:00Z")
     assert await stock(gql, "BRASS-SCREW") == {"onHand": 35, "allocated": 0, "available": 35}
+    # availableToPromise after each step (SPEC section 9): the figures the step leaves.
+    assert await promised(gql) == ((35, 0, 35, 0, 35), (22, 0, 22, 0, 22))
 
     # 2. The order.
     created = await mutate(
@@ -152,6 +172,7 @@ async def test_the_walkthrough(gql: GraphQLClient, engine: AsyncEngine) -> None:
     )
     order_id = created["salesOrder"]["id"]
     assert created["salesOrder"]["status"] == "OPEN"
+    assert await promised(gql) == ((35, 0, 35, 0, 35), (22, 0, 22, 0, 22))
 
     # 3. Allocate: brass 15 + 10 from B1 then B2; self-tapping 22 and a backorder of 3.
     allocated = await mutate(gql, ALLOCATE, "allocateOrder", id=order_id)
@@ -168,6 +189,8 @@ async def test_the_walkthrough(gql: GraphQLClient, engine: AsyncEngine) -> None:
     )
     assert line(order, 2)["quantityBackordered"] == 3
     assert order["status"] == "PARTIALLY_ALLOCATED"
+    # The backorder of 3 waits for stock that is not there: 3 less than none to promise.
+    assert await promised(gql) == ((35, 25, 10, 0, 10), (22, 22, 0, 3, -3))
 
     # 4. Pack: packed lines of 25 and 22; each allocation records its packed quantity.
     packed = await mutate(gql, PACK, "packAllocatedOrder", id=order_id)
@@ -192,11 +215,13 @@ async def test_the_walkthrough(gql: GraphQLClient, engine: AsyncEngine) -> None:
     assert order["status"] == "PARTIALLY_PACKED"
     assert await stock(gql, "BRASS-SCREW") == {"onHand": 10, "allocated": 0, "available": 10}
     assert await stock(gql, "SELF-TAP-SCREW") == {"onHand": 0, "allocated": 0, "available": 0}
+    assert await promised(gql) == ((10, 0, 10, 0, 10), (0, 0, 0, 3, -3))
 
     # 5. +100 self-tapping screws in lot S2 at A-03.
     received = await adjust(gql, "SELF-TAP-SCREW", "S2", "A-03", 100)
     assert received["balance"]["onHand"] == 100
     assert received["adjustment"] == {"quantity": 100, "reason": "receipt"}
+    assert await promised(gql) == ((10, 0, 10, 0, 10), (100, 0, 100, 3, 97))
 
     # 6. Allocate again: a new allocation line for 3; the backorder is checked off.
     allocated = await mutate(gql, ALLOCATE, "allocateOrder", id=order_id)
@@ -208,6 +233,7 @@ async def test_the_walkthrough(gql: GraphQLClient, engine: AsyncEngine) -> None:
         "ALLOCATED",
     )
     assert line(allocated["salesOrder"], 2)["quantityBackordered"] == 0
+    assert await promised(gql) == ((10, 0, 10, 0, 10), (100, 3, 97, 0, 97))
 
     # 7. Pack again: another packed line of 3; that allocation line shows 3 packed.
     packed = await mutate(gql, PACK, "packAllocatedOrder", id=order_id)
@@ -218,11 +244,13 @@ async def test_the_walkthrough(gql: GraphQLClient, engine: AsyncEngine) -> None:
     assert new_allocation["quantityPacked"] == 3
     assert packed["salesOrder"]["status"] == "PACKED"
     assert [p["quantity"] for p in line(packed["salesOrder"], 2)["packedLines"]] == [22, 3]
+    assert await promised(gql) == ((10, 0, 10, 0, 10), (97, 0, 97, 0, 97))
 
     # 8. Five damaged brass screws written off in B2 at A-02: five remain available.
     damaged = await adjust(gql, "BRASS-SCREW", "B2", "A-02", -5, reason="damaged")
     assert damaged["balance"]["onHand"] == 5
     assert (await stock(gql, "BRASS-SCREW"))["available"] == 5
+    assert await promised(gql) == ((5, 0, 5, 0, 5), (97, 0, 97, 0, 97))
 
     # 9. A second order, allocated in full, then all its allocation lines removed.
     second = await mutate(
@@ -244,17 +272,20 @@ async def test_the_walkthrough(gql: GraphQLClient, engine: AsyncEngine) -> None:
     assert order["status"] == "ALLOCATED"
     assert (await stock(gql, "BRASS-SCREW"))["available"] == 1
     assert [a["quantity"] for a in allocated["allocations"]] == [4, 10]
+    assert await promised(gql) == ((5, 4, 1, 0, 1), (97, 10, 87, 0, 87))
     ids = [a["id"] for a in allocated["allocations"]]
     removed = await mutate(gql, REMOVE, "removeAllocationLines", ids=ids)
     assert removed["removedIds"] == ids
     assert [ln["allocations"] for ln in removed["salesOrder"]["lines"]] == [[], []]
     assert (await stock(gql, "BRASS-SCREW"))["available"] == 5
+    assert await promised(gql) == ((5, 0, 5, 0, 5), (97, 0, 97, 0, 97))
     assert (await stock(gql, "SELF-TAP-SCREW"))["available"] == 97
 
     # 10. Brass raised to 10: 5 allocated and a backorder for 5; self-tapping in full.
     brass_line = line(removed["salesOrder"], 1)["id"]
     updated = await mutate(gql, UPDATE_LINE, "updateSalesOrderLine", id=brass_line, quantity=10)
     assert line(updated["salesOrder"], 1)["quantity"] == 10
+    assert await promised(gql) == ((5, 0, 5, 0, 5), (97, 0, 97, 0, 97))
     allocated = await mutate(gql, ALLOCATE, "allocateOrder", id=second_id)
     order = allocated["salesOrder"]
     assert line(order, 1)["quantityAllocated"] == 5
@@ -262,6 +293,7 @@ async def test_the_walkthrough(gql: GraphQLClient, engine: AsyncEngine) -> None:
     assert (backorder["quantity"], backorder["status"]) == (5, "OPEN")
     assert line(order, 2)["quantityAllocated"] == 10
     assert line(order, 2)["backorders"] == []
+    assert await promised(gql) == ((5, 5, 0, 5, -5), (97, 10, 87, 0, 87))
 
     # 11. Remove every allocation line: they are gone, the backorder for 5 remains.
     assert [a["quantity"] for a in allocated["allocations"]] == [5, 10]
@@ -272,17 +304,20 @@ async def test_the_walkthrough(gql: GraphQLClient, engine: AsyncEngine) -> None:
     assert [ln["allocations"] for ln in order["lines"]] == [[], []]
     [backorder] = line(order, 1)["backorders"]
     assert (backorder["quantity"], backorder["status"]) == (5, "OPEN")
+    assert await promised(gql) == ((5, 0, 5, 5, 0), (97, 0, 97, 0, 97))
 
     # 12. Cancel it: CANCELLED, and allocating again does not re-create it.
     cancelled = await mutate(gql, CANCEL, "cancelBackorder", id=backorder["id"])
     assert cancelled["backorder"]["status"] == "CANCELLED"
     assert cancelled["backorder"]["cancelReason"] == "customer will not wait"
     assert line(cancelled["salesOrder"], 1)["quantityCancelled"] == 5
+    assert await promised(gql) == ((5, 0, 5, 0, 5), (97, 0, 97, 0, 97))
     allocated = await mutate(gql, ALLOCATE, "allocateOrder", id=second_id)
     brass = line(allocated["salesOrder"], 1)
     assert brass["quantityAllocated"] == 5
     assert [b["status"] for b in brass["backorders"]] == ["CANCELLED"]
     assert brass["quantityBackordered"] == 0
+    assert await promised(gql) == ((5, 5, 0, 0, 0), (97, 10, 87, 0, 87))
 
     await the_ledger_accounts_for_every_step(gql, engine)
 
