@@ -289,7 +289,8 @@ NUMBER_TAKEN = "SELECT EXISTS (SELECT 1 FROM sales_orders WHERE number = $1)"
 CREATE_ORDER = """INSERT INTO sales_orders (customer, number, version, actor, updated_by)
 VALUES ($1, $2, 0, $3, $3)
 ON CONFLICT (number) DO NOTHING
-RETURNING id, number, customer, status, version, created_at, updated_at, actor, updated_by"""
+RETURNING id, number, customer, status, version, created_at, updated_at, actor, updated_by,
+    priority"""
 VERSION = "SELECT version FROM sales_orders WHERE id = $1"
 ORDER_OF_LINE = "SELECT order_id FROM sales_order_lines WHERE id = $1"
 ORDER_OF_BACKORDER = "SELECT order_id FROM backorders WHERE id = $1"
@@ -297,7 +298,7 @@ ORDERS_OF_ALLOCATIONS = "SELECT id, order_id FROM allocations WHERE id = ANY($1:
 # The claim: a concurrent change to the order waits here, then fails the version check,
 # before it has written anything or locked any balance.
 CLAIM = """UPDATE sales_orders SET version = version + 1, status = $3, updated_at = now(),
-    updated_by = $4
+    updated_by = $4, priority = $5
 WHERE id = $1 AND version = $2 RETURNING version, updated_at"""
 INSERT_LINES = """INSERT INTO sales_order_lines (order_id, line_number, item_id, quantity)
 SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::int[]) RETURNING id, line_number"""
@@ -374,7 +375,7 @@ class SqlOrders:
             )
         record = OrderRecord(*row)
         self.loaded[record.id] = OrderTree(record, (), (), ())
-        return SalesOrder(record.id, record.version, [], [], [])
+        return SalesOrder(record.id, record.version, [], [], [], priority=record.priority)
 
     async def _free_number(self) -> str:
         """The next SO-nnnnnn that no client has taken for an order of its own."""
@@ -430,7 +431,7 @@ class SqlOrders:
 
     async def _claim(self, order: SalesOrder) -> datetime:
         row = await self.session.fetchrow(
-            CLAIM, order.id, order.version, order.status().value, self.actor
+            CLAIM, order.id, order.version, order.status().value, self.actor, order.priority
         )
         if row is None:
             self.version_seen = await self.current_version(order.id)
@@ -557,7 +558,7 @@ class SqlOrders:
         packed = [p for p in net.inserted.values() if isinstance(p, PackedLine)]
         return OrderTree(
             replace(loaded.order, version=order.version, status=order.status().value,
-                    updated_at=stamp, updated_by=self.actor),
+                    updated_at=stamp, updated_by=self.actor, priority=order.priority),
             tuple(_line_record(order.id, line, lines.get(_id(line))) for line in order.lines),
             tuple(
                 replace(record, quantity_packed=a.quantity_packed)
@@ -596,6 +597,7 @@ def _aggregate(tree: OrderTree) -> SalesOrder:
                       BackorderStatus(r.status), r.cancel_reason)
             for r in tree.backorders
         ],
+        priority=tree.order.priority,
     )  # fmt: skip
 
 

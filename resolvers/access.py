@@ -73,7 +73,7 @@ QUERY_SCOPES: dict[str, Scope | None] = {
 MUTATION_SCOPES: dict[str, Scope] = {
     **dict.fromkeys(
         ("createSalesOrder", "addSalesOrderLine", "updateSalesOrderLine",
-         "deleteSalesOrderLine"),
+         "deleteSalesOrderLine", "setSalesOrderPriority"),
         Scope.ORDERS_WRITE,
     ),
     **dict.fromkeys(("allocateOrder", "removeAllocationLines"), Scope.ALLOCATIONS_WRITE),

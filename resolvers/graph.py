@@ -122,6 +122,7 @@ class Graph:
                 id=global_id(SalesOrder, r.id), number=r.number, customer=r.customer,
                 status=OrderStatus(r.status), version=r.version, created_at=r.created_at,
                 updated_at=r.updated_at, actor=r.actor, updated_by=r.updated_by,
+                priority=r.priority,
             )
             for r in records
         ]  # fmt: skip

@@ -115,12 +115,13 @@ async def adjust_inventory(info: Info, input: AdjustInventoryInput) -> AdjustInv
     SalesOrderPayload,
     {Subject.CUSTOMER: ("input", "customer"), Subject.ORDER_NUMBER: ("input", "number"),
      Subject.LINES: ("input", "lines"), Subject.ITEM: ("input", "lines", INDEX, "sku"),
-     Subject.QUANTITY: ("input", "lines", INDEX, "quantity")},
+     Subject.QUANTITY: ("input", "lines", INDEX, "quantity"),
+     Subject.PRIORITY: ("input", "priority")},
 )  # fmt: skip
 async def create_sales_order(info: Info, input: CreateSalesOrderInput) -> SalesOrderPayload:
     lines = [orders.LineInput(line.sku, line.quantity) for line in input.lines]
     order_id = await orders.create_sales_order(
-        info.context.unit_of_work, input.customer, input.number, lines
+        info.context.unit_of_work, input.customer, input.number, lines, input.priority
     )
     return await _order_payload(info, order_id)
 
@@ -140,6 +141,18 @@ async def add_sales_order_line(
     order_id = await orders.add_sales_order_line(
         info.context.unit_of_work, require_pk(sales_order_id, "SalesOrder", Subject.ORDER),
         sku, quantity, expected_version,
+    )  # fmt: skip
+    return await _order_payload(info, order_id)
+
+
+@errors_in_payload(SalesOrderPayload, {**ORDER_PATHS, Subject.PRIORITY: ("priority",)})
+async def set_sales_order_priority(
+    info: Info, id: strawberry.ID, priority: int, expected_version: int | None = None
+) -> SalesOrderPayload:
+    """Higher is filled first by fillBackorders; a new version, as every order change."""
+    order_id = await orders.set_sales_order_priority(
+        info.context.unit_of_work, require_pk(id, "SalesOrder", Subject.ORDER), priority,
+        expected_version,
     )  # fmt: skip
     return await _order_payload(info, order_id)
 

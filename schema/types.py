@@ -152,6 +152,9 @@ class SalesOrder(Node):
         description="Who changed it last: its lines, priority, allocation, packing, "
         "removal or backorders."
     )
+    priority: int = strawberry.field(
+        description="Higher is filled first by fillBackorders (-1000 to 1000, default 0)."
+    )
     lines: list[SalesOrderLine] = selected()
     allocations: list[Allocation] = selected()
     backorders: list[Backorder] = selected()

@@ -106,6 +106,11 @@ CALLS: dict[str, Call] = {
         f"mutation($id: ID!) {{ deleteSalesOrderLine(id: $id) {{ {ERRORS} }} }}",
         lambda w: {"id": gid("SalesOrderLine", w.line_b)},
     ),
+    "setSalesOrderPriority": Call(
+        Scope.ORDERS_WRITE,
+        f"mutation($id: ID!) {{ setSalesOrderPriority(id: $id, priority: 5) {{ {ERRORS} }} }}",
+        lambda w: {"id": gid("SalesOrder", w.order_b)},
+    ),
     "allocateOrder": Call(
         Scope.ALLOCATIONS_WRITE,
         f"mutation($id: ID!) {{ allocateOrder(id: $id) {{ {ERRORS} }} }}",
