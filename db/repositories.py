@@ -34,6 +34,7 @@ from db.records import (
     Written,
 )
 from services.domain.errors import DomainError, ErrorCode, Subject
+from services.domain.fill import Waiting
 from services.domain.order import (
     AllocationLine,
     Backorder,
@@ -295,6 +296,14 @@ VERSION = "SELECT version FROM sales_orders WHERE id = $1"
 ORDER_OF_LINE = "SELECT order_id FROM sales_order_lines WHERE id = $1"
 ORDER_OF_BACKORDER = "SELECT order_id FROM backorders WHERE id = $1"
 ORDERS_OF_ALLOCATIONS = "SELECT id, order_id FROM allocations WHERE id = ANY($1::bigint[])"
+# The fill order of services/domain/fill.py (tests/db/test_fill_order.py holds them equal).
+OPEN_BACKORDERS = """SELECT b.id, b.order_id, b.line_id, o.priority, o.created_at
+FROM backorders b
+JOIN sales_order_lines l ON l.id = b.line_id
+JOIN sales_orders o ON o.id = b.order_id
+WHERE l.item_id = $1 AND b.status = 'OPEN'
+ORDER BY o.priority DESC, o.created_at, o.id, b.id
+LIMIT $2"""
 # The claim: a concurrent change to the order waits here, then fails the version check,
 # before it has written anything or locked any balance.
 CLAIM = """UPDATE sales_orders SET version = version + 1, status = $3, updated_at = now(),
@@ -417,6 +426,9 @@ class SqlOrders:
     async def orders_of_allocations(self, allocation_ids: Collection[int]) -> dict[int, int]:
         rows = await self.session.fetch(ORDERS_OF_ALLOCATIONS, list(allocation_ids))
         return {row["id"]: row["order_id"] for row in rows}
+
+    async def open_backorders(self, item_id: int, limit: int) -> list[Waiting]:
+        return [Waiting(*row) for row in await self.session.fetch(OPEN_BACKORDERS, item_id, limit)]
 
     async def save(self, order: SalesOrder) -> None:
         """Claim the order (its version must still be the one loaded), then write its

@@ -76,7 +76,9 @@ MUTATION_SCOPES: dict[str, Scope] = {
          "deleteSalesOrderLine", "setSalesOrderPriority"),
         Scope.ORDERS_WRITE,
     ),
-    **dict.fromkeys(("allocateOrder", "removeAllocationLines"), Scope.ALLOCATIONS_WRITE),
+    **dict.fromkeys(
+        ("allocateOrder", "removeAllocationLines", "fillBackorders"), Scope.ALLOCATIONS_WRITE
+    ),
     "packAllocatedOrder": Scope.PACKING_WRITE,
     **dict.fromkeys(("cancelBackorder", "deleteBackorder"), Scope.BACKORDERS_WRITE),
     **dict.fromkeys(("createItem", "createLocation", "adjustInventory"), Scope.INVENTORY_WRITE),

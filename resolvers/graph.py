@@ -252,6 +252,13 @@ class Graph:
             )  # fmt: skip
             for allocation, balance in zip(allocations, balances, strict=True):
                 allocation.balance = balance
+        if "salesOrder" in wanted:
+            orders = await self._parents(
+                loaders.order_by_id, [r.order_id for r in records], self.orders,
+                wanted["salesOrder"],
+            )  # fmt: skip
+            for allocation, order in zip(allocations, orders, strict=True):
+                allocation.sales_order = order
         return allocations
 
     async def backorders(

@@ -25,6 +25,7 @@ from schema.payloads import (
     AdjustInventoryPayload,
     AllocateOrderPayload,
     BackorderPayload,
+    FillBackordersPayload,
     ItemPayload,
     LocationPayload,
     PackAllocatedOrderPayload,
@@ -32,8 +33,9 @@ from schema.payloads import (
     SalesOrderPayload,
 )
 from schema.types import Backorder, SalesOrder, SalesOrderLine
-from services import catalog, orders
+from services import catalog, fill, orders
 from services.domain.errors import DomainError, Subject
+from services.domain.fill import DEFAULT_FILL_LIMIT
 
 LINE_PATHS = {**VERSION_PATH, Subject.LINE: ("id",), Subject.QUANTITY: ("quantity",)}
 ORDER_PATHS = {**VERSION_PATH, Subject.ORDER: ("id",)}
@@ -200,6 +202,34 @@ async def allocate_order(
         allocations=list(allocations.values()),
         # The one error that does not stop the mutation: serialized lines are skipped.
         errors=[user_error(error, {Subject.LINE: ("lines", INDEX)}) for error in result.skipped],
+    )
+
+
+FILL_PATHS = {Subject.ITEM: ("sku",), Subject.LIMIT: ("limit",)}
+
+
+@errors_in_payload(FillBackordersPayload, FILL_PATHS)
+async def fill_backorders(info: Info, sku: str, limit: int | None = None) -> FillBackordersPayload:
+    """The item's OPEN backorders, by order priority, then age; limit: 1 to 200 (50)."""
+    result = await fill.fill_backorders(
+        info.context.unit_of_work, sku, DEFAULT_FILL_LIMIT if limit is None else limit
+    )
+    return await _fill_payload(info.context.after_change(), wanted(info), result)
+
+
+async def _fill_payload(
+    graph: Graph, below: Wanted, result: fill.FillResult
+) -> FillBackordersPayload:
+    backorders = await graph.by_id(
+        graph.loaders.backorder_by_id, result.backorder_ids, graph.backorders, below["backorders"]
+    )
+    allocations = await graph.by_id(
+        graph.loaders.allocation_by_id, result.allocation_ids, graph.allocations,
+        below["allocations"],
+    )  # fmt: skip
+    return FillBackordersPayload(
+        backorders=[backorders[i] for i in result.backorder_ids],
+        allocations=[allocations[i] for i in result.allocation_ids],
     )
 
 

@@ -38,6 +38,18 @@ class LocationPayload(Payload):
 
 
 @strawberry.type
+class FillBackordersPayload(Payload):
+    backorders: list[Backorder] = strawberry.field(
+        default_factory=list,
+        description="The backorders this call filled, in full (ALLOCATED) or in part (OPEN), "
+        "in fill order.",
+    )
+    allocations: list[Allocation] = strawberry.field(
+        default_factory=list, description="The allocation lines this call created, in fill order."
+    )
+
+
+@strawberry.type
 class AdjustInventoryPayload(Payload):
     balance: InventoryBalance | None = None
     adjustment: InventoryAdjustment | None = None

@@ -68,6 +68,7 @@ class Mutation:
     allocate_order = strawberry.mutation(resolver=mutations.allocate_order)
     pack_allocated_order = strawberry.mutation(resolver=mutations.pack_allocated_order)
     remove_allocation_lines = strawberry.mutation(resolver=mutations.remove_allocation_lines)
+    fill_backorders = strawberry.mutation(resolver=mutations.fill_backorders)
     cancel_backorder = strawberry.mutation(resolver=mutations.cancel_backorder)
     delete_backorder = strawberry.mutation(resolver=mutations.delete_backorder)
 

@@ -94,6 +94,7 @@ class Allocation(Node):
     lot: Lot = selected()
     location: Location = selected()
     balance: InventoryBalance = selected()
+    sales_order: SalesOrder = selected()
 
 
 @strawberry.type

@@ -8,6 +8,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from services.domain.fill import Waiting
 from services.domain.order import AllocationLine, SalesOrder
 from services.domain.planner import StockCandidate
 
@@ -77,6 +78,10 @@ class OrderRepository(Protocol):
     async def order_of_line(self, line_id: int) -> int | None: ...
     async def order_of_backorder(self, backorder_id: int) -> int | None: ...
     async def orders_of_allocations(self, allocation_ids: Collection[int]) -> dict[int, int]: ...
+    async def open_backorders(self, item_id: int, limit: int) -> list[Waiting]:
+        """The item's OPEN backorders, the first `limit` in fill order."""
+        ...
+
     async def save(self, order: SalesOrder) -> None:
         """Claim the order (bump its version if it is still the one loaded, else raise
         ConcurrentChange), then write its changes. A use case saves the order before it

@@ -121,6 +121,10 @@ CALLS: dict[str, Call] = {
         f"mutation($ids: [ID!]!) {{ removeAllocationLines(ids: $ids) {{ {ERRORS} }} }}",
         lambda w: {"ids": [gid("Allocation", w.allocation_a)]},
     ),
+    "fillBackorders": Call(
+        Scope.ALLOCATIONS_WRITE,
+        f'mutation {{ fillBackorders(sku: "WIDGET") {{ {ERRORS} }} }}',
+    ),
     "packAllocatedOrder": Call(
         Scope.PACKING_WRITE,
         f"mutation($id: ID!) {{ packAllocatedOrder(id: $id) {{ {ERRORS} }} }}",
