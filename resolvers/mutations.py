@@ -8,13 +8,24 @@ schema (and logged with its traceback).
 
 from __future__ import annotations
 
+import logging
+
 import strawberry
 
+from db.errors import Unavailable
 from resolvers.context import Info
-from resolvers.errors import INDEX, VERSION_PATH, errors_in_payload, require_pk, user_error
+from resolvers.errors import (
+    INDEX,
+    VERSION_PATH,
+    errors_in_payload,
+    require_pk,
+    unavailable_error,
+    user_error,
+)
 from resolvers.graph import Graph, global_id
 from resolvers.selection import Wanted, wanted
-from schema.enums import AllocationStrategy
+from schema.enums import AllocationStrategy, ErrorCode
+from schema.errors import UserError
 from schema.inputs import (
     AdjustInventoryInput,
     CreateItemInput,
@@ -37,6 +48,14 @@ from services import catalog, fill, orders
 from services.domain.errors import DomainError, Subject
 from services.domain.fill import DEFAULT_FILL_LIMIT
 
+log = logging.getLogger(__name__)
+# What a client is told of an unexpected failure of the fill after a receipt (logged in
+# full): the receipt stands, and fillBackorders may be called again.
+FILL_FAILED = UserError(
+    code=ErrorCode.UNAVAILABLE,
+    message="The backorders could not be filled just now; the adjustment stands. "
+    "Call fillBackorders for the item.",
+)
 LINE_PATHS = {**VERSION_PATH, Subject.LINE: ("id",), Subject.QUANTITY: ("quantity",)}
 ORDER_PATHS = {**VERSION_PATH, Subject.ORDER: ("id",)}
 BACKORDER_PATHS = {**VERSION_PATH, Subject.BACKORDER: ("id",)}
@@ -100,6 +119,9 @@ async def adjust_inventory(info: Info, input: AdjustInventoryInput) -> AdjustInv
         input.received_at, input.expires_at,
     )  # fmt: skip
     result = await catalog.adjust_inventory(info.context.unit_of_work, change)
+    filled = None
+    if info.context.auto_fill_backorders and input.quantity > 0:
+        filled = await _auto_fill(info, input.sku)
     graph, below = info.context.after_change(), wanted(info)
     loaders = graph.loaders
     balance = await graph.by_id(
@@ -109,8 +131,33 @@ async def adjust_inventory(info: Info, input: AdjustInventoryInput) -> AdjustInv
         loaders.adjustment_by_id, [result.adjustment_id], graph.adjustments, below["adjustment"]
     )
     return AdjustInventoryPayload(
-        balance=balance[result.balance_id], adjustment=adjustment[result.adjustment_id]
-    )
+        balance=balance[result.balance_id], adjustment=adjustment[result.adjustment_id],
+        filled=None if filled is None else await _filled_payload(graph, below["filled"], filled),
+    )  # fmt: skip
+
+
+async def _auto_fill(info: Info, sku: str) -> fill.FillResult | FillBackordersPayload:
+    """fillBackorders after the receipt's commit, as the same actor and request (the
+    context's units of work). Its failure is the fill's alone: the receipt stands, and
+    it is not a refusal a retry of the receipt could change, so an idempotency key keeps
+    the outcome."""
+    try:
+        return await fill.fill_backorders(info.context.unit_of_work, sku)
+    except DomainError as error:
+        return FillBackordersPayload(errors=[user_error(error, {})])
+    except Unavailable as error:
+        return FillBackordersPayload(errors=[unavailable_error(error)])
+    except Exception:
+        log.exception("the fill after a receipt failed; the receipt stands")
+        return FillBackordersPayload(errors=[FILL_FAILED])
+
+
+async def _filled_payload(
+    graph: Graph, below: Wanted, filled: fill.FillResult | FillBackordersPayload
+) -> FillBackordersPayload:
+    if isinstance(filled, FillBackordersPayload):
+        return filled
+    return await _fill_payload(graph, below, filled)
 
 
 @errors_in_payload(

@@ -53,6 +53,12 @@ class FillBackordersPayload(Payload):
 class AdjustInventoryPayload(Payload):
     balance: InventoryBalance | None = None
     adjustment: InventoryAdjustment | None = None
+    filled: FillBackordersPayload | None = strawberry.field(
+        default=None,
+        description="With AUTO_FILL_BACKORDERS=true, the fill a receipt ran for its item after "
+        "its own commit; its errors never undo the adjustment. Null when auto-fill is off, "
+        "for a write-off, or when the adjustment failed.",
+    )
 
 
 DELETED_ID = (
