@@ -60,11 +60,9 @@ async def fill_backorders(
 
 
 async def _orders(uow: UnitOfWork, waiting: Sequence[Waiting]) -> dict[int, SalesOrder]:
-    orders = {}
-    for order_id in dict.fromkeys(w.order_id for w in waiting):
-        order = await uow.orders.get(order_id)
-        assert order is not None  # orders are never deleted
-        orders[order_id] = order
+    found = await uow.orders.get_many(list(dict.fromkeys(w.order_id for w in waiting)))
+    orders = {order.id: order for order in found}
+    assert len(orders) == len({w.order_id for w in waiting})  # orders are never deleted
     return orders
 
 
