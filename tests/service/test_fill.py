@@ -158,3 +158,23 @@ async def test_an_unknown_item_or_a_bad_limit_is_refused(
     with pytest.raises(DomainError) as bad:
         await fill_backorders(uow, "WIDGET", limit=0)
     assert (bad.value.code, bad.value.subject) == (ErrorCode.INVALID_INPUT, Subject.LIMIT)
+
+
+async def test_two_backordered_lines_of_one_order_are_filled_with_one_new_version(
+    uow: UnitOfWorkFactory, engine: AsyncEngine
+) -> None:
+    await helpers.one_balance(uow, 0)
+    order_id = await orders.create_sales_order(
+        uow, "C", None, [orders.LineInput("WIDGET", 2), orders.LineInput("WIDGET", 3)]
+    )
+    await orders.allocate_order(uow, order_id)
+    first, second = (await checker.read_snapshot(engine)).lines_of(order_id)
+    await helpers.stock(uow, "WIDGET", "L1", "BIN-1", 4)
+    before = await world(engine)
+
+    result = await fill_backorders(uow, "WIDGET")
+
+    assert [a.line_id for a in result.allocations] == [first.id, second.id]  # by backorder
+    after = await world(engine)
+    assert after.versions == {order_id: before.versions[order_id] + 1}
+    assert sorted(after.backorders) == [(first.id, 2, 2, "ALLOCATED"), (second.id, 3, 2, "OPEN")]
