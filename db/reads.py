@@ -33,7 +33,7 @@ from db.records import (
 R = TypeVar("R")
 
 ORDER = """SELECT id, number, customer, status, version, created_at, updated_at, actor,
-    updated_by FROM sales_orders"""
+    updated_by, priority FROM sales_orders"""
 LINE = """SELECT l.id, l.order_id, l.line_number, l.item_id, i.serialized, l.quantity,
     l.quantity_cancelled
 FROM sales_order_lines l JOIN items i ON i.id = l.item_id"""
@@ -295,6 +295,31 @@ class Filter:
         return self if value is None else self.where(condition, value)
 
 
+@dataclass(frozen=True)
+class Keyset:
+    """A connection's order other than by id, for keyset pages: the sort key as columns
+    of `{t}` (every part ascending, id last, so rows compare as the order goes)
+    and the ORDER BY both ways. A cursor still names a row by its id; the page starts
+    after (or before) that row's key as it stands now."""
+
+    key: str
+    forward: str
+    backward: str
+
+    def bound(self, table: str, op: str, parameter: int) -> str:
+        row = f"(SELECT {self.key.format(t='c')} FROM {table} c WHERE c.id = ${parameter})"
+        return f"({self.key.format(t='t')}) {op} {row}"
+
+
+# salesOrders by PRIORITY: fillBackorders' order (services/domain/fill.py), priority
+# highest first, then created, then id (the index ix_sales_orders_fill_order serves it).
+BY_PRIORITY = Keyset(
+    key="-{t}.priority, {t}.created_at, {t}.id",
+    forward="t.priority DESC, t.created_at, t.id",
+    backward="t.priority, t.created_at DESC, t.id DESC",
+)
+
+
 async def page(
     session: Session,
     *,
@@ -303,9 +328,10 @@ async def page(
     make: Callable[..., R],
     filter: Filter,
     window: PageWindow,
+    keyset: Keyset | None = None,
 ) -> Page[R]:
-    """One page in id order, or newest first (keyset: stable under inserts), and the
-    total count.
+    """One page in id order, newest first, or by `keyset` (keyset: stable under
+    inserts), and the total count.
 
     `select` selects the rows of `table` (aliased `t`); the statement text depends
     only on which filters are given, so each variant is prepared once per connection.
@@ -317,11 +343,15 @@ async def page(
     for bound, op in ((window.after, after), (window.before, before)):
         if bound is not None:
             values.append(bound)
-            where.append(f"t.id {op} ${len(values)}")
+            where.append(
+                keyset.bound(table, op, len(values)) if keyset else f"t.id {op} ${len(values)}"
+            )
     values.append(window.size + 1)  # one row more than asked tells whether there is more
     # Going backwards reads the rows just before `before` the other way round, then
     # turns them.
     order = "t.id DESC" if window.newest_first != window.backwards else "t.id"
+    if keyset is not None:
+        order = keyset.backward if window.backwards else keyset.forward
     rows = await session.fetch(
         f"{select} {_where(where)} ORDER BY {order} LIMIT ${len(values)}", *values
     )
@@ -337,7 +367,7 @@ def _where(conditions: Sequence[str]) -> str:
 
 
 ORDER_PAGE = """SELECT t.id, t.number, t.customer, t.status, t.version, t.created_at,
-    t.updated_at, t.actor, t.updated_by FROM sales_orders t"""
+    t.updated_at, t.actor, t.updated_by, t.priority FROM sales_orders t"""
 ITEM_PAGE = ITEM
 BACKORDER_PAGE = """SELECT t.id, t.order_id, t.line_id, t.quantity, t.quantity_allocated,
     t.status, t.cancel_reason, t.cancelled_by, t.created_at, t.updated_at FROM backorders t"""
@@ -351,10 +381,13 @@ def order_filter(
     sku: str | None,
     created_after: datetime | None,
     created_before: datetime | None,
+    *,
+    min_priority: int | None = None,
 ) -> Filter:
     return (
         Filter()
         .when(status, "t.status = $?")
+        .when(min_priority, "t.priority >= $?")
         .when(customer, "t.customer = $?")
         .when(created_after, "t.created_at >= $?")
         .when(created_before, "t.created_at < $?")
@@ -419,10 +452,12 @@ async def movements_page(
     )  # fmt: skip
 
 
-async def orders_page(session: Session, filter: Filter, window: PageWindow) -> Page[OrderRecord]:
+async def orders_page(
+    session: Session, filter: Filter, window: PageWindow, *, by_priority: bool = False
+) -> Page[OrderRecord]:
     return await page(
         session, select=ORDER_PAGE, table="sales_orders", make=OrderRecord, filter=filter,
-        window=window,
+        window=window, keyset=BY_PRIORITY if by_priority else None,
     )  # fmt: skip
 
 

@@ -19,6 +19,7 @@ class OrderRecord:
     updated_at: datetime
     actor: str  # who created it
     updated_by: str  # who changed it last
+    priority: int  # higher is filled first
 
 
 @dataclass(frozen=True, slots=True)

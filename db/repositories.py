@@ -10,6 +10,7 @@ shows it without reading it again.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -34,6 +35,7 @@ from db.records import (
     Written,
 )
 from services.domain.errors import DomainError, ErrorCode, Subject
+from services.domain.fill import Waiting
 from services.domain.order import (
     AllocationLine,
     Backorder,
@@ -289,15 +291,24 @@ NUMBER_TAKEN = "SELECT EXISTS (SELECT 1 FROM sales_orders WHERE number = $1)"
 CREATE_ORDER = """INSERT INTO sales_orders (customer, number, version, actor, updated_by)
 VALUES ($1, $2, 0, $3, $3)
 ON CONFLICT (number) DO NOTHING
-RETURNING id, number, customer, status, version, created_at, updated_at, actor, updated_by"""
+RETURNING id, number, customer, status, version, created_at, updated_at, actor, updated_by,
+    priority"""
 VERSION = "SELECT version FROM sales_orders WHERE id = $1"
 ORDER_OF_LINE = "SELECT order_id FROM sales_order_lines WHERE id = $1"
 ORDER_OF_BACKORDER = "SELECT order_id FROM backorders WHERE id = $1"
 ORDERS_OF_ALLOCATIONS = "SELECT id, order_id FROM allocations WHERE id = ANY($1::bigint[])"
+# The fill order of services/domain/fill.py (tests/db/test_fill_order.py holds them equal).
+OPEN_BACKORDERS = """SELECT b.id, b.order_id, b.line_id, o.priority, o.created_at
+FROM backorders b
+JOIN sales_order_lines l ON l.id = b.line_id
+JOIN sales_orders o ON o.id = b.order_id
+WHERE l.item_id = $1 AND b.status = 'OPEN'
+ORDER BY o.priority DESC, o.created_at, o.id, b.id
+LIMIT $2"""
 # The claim: a concurrent change to the order waits here, then fails the version check,
 # before it has written anything or locked any balance.
 CLAIM = """UPDATE sales_orders SET version = version + 1, status = $3, updated_at = now(),
-    updated_by = $4
+    updated_by = $4, priority = $5
 WHERE id = $1 AND version = $2 RETURNING version, updated_at"""
 INSERT_LINES = """INSERT INTO sales_order_lines (order_id, line_number, item_id, quantity)
 SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::int[]) RETURNING id, line_number"""
@@ -374,7 +385,7 @@ class SqlOrders:
             )
         record = OrderRecord(*row)
         self.loaded[record.id] = OrderTree(record, (), (), ())
-        return SalesOrder(record.id, record.version, [], [], [])
+        return SalesOrder(record.id, record.version, [], [], [], priority=record.priority)
 
     async def _free_number(self) -> str:
         """The next SO-nnnnnn that no client has taken for an order of its own."""
@@ -401,6 +412,26 @@ class SqlOrders:
         self.version_seen = tree.order.version
         return _aggregate(tree)
 
+    async def get_many(self, order_ids: Sequence[int]) -> list[SalesOrder]:
+        """Those that exist, in the order asked: one statement per kind of row, however
+        many orders (a fill loads every order it may touch)."""
+        records = {r.id: r for r in await reads.orders_by_id(self.session, order_ids)}
+        ids = [i for i in order_ids if i in records]
+        lines = _by_order(await reads.lines_of_orders(self.session, ids))
+        allocations = _by_order(await reads.allocations_of_orders(self.session, ids))
+        backorders = _by_order(await reads.backorders_of_orders(self.session, ids))
+        orders = []
+        for order_id in ids:
+            tree = OrderTree(
+                records[order_id], tuple(lines[order_id]), tuple(allocations[order_id]),
+                tuple(backorders[order_id]),
+            )  # fmt: skip
+            self.loaded[order_id] = tree
+            self.written.orders.append(tree)  # as it stands, unless save() writes it anew
+            self.version_seen = tree.order.version
+            orders.append(_aggregate(tree))
+        return orders
+
     async def current_version(self, order_id: int) -> int | None:
         found = await self.session.fetchval(VERSION, order_id)
         return found if isinstance(found, int) else None
@@ -417,6 +448,9 @@ class SqlOrders:
         rows = await self.session.fetch(ORDERS_OF_ALLOCATIONS, list(allocation_ids))
         return {row["id"]: row["order_id"] for row in rows}
 
+    async def open_backorders(self, item_id: int, limit: int) -> list[Waiting]:
+        return [Waiting(*row) for row in await self.session.fetch(OPEN_BACKORDERS, item_id, limit)]
+
     async def save(self, order: SalesOrder) -> None:
         """Claim the order (its version must still be the one loaded), then write its
         changes; raises ConcurrentChange when another change came first."""
@@ -430,7 +464,7 @@ class SqlOrders:
 
     async def _claim(self, order: SalesOrder) -> datetime:
         row = await self.session.fetchrow(
-            CLAIM, order.id, order.version, order.status().value, self.actor
+            CLAIM, order.id, order.version, order.status().value, self.actor, order.priority
         )
         if row is None:
             self.version_seen = await self.current_version(order.id)
@@ -557,7 +591,7 @@ class SqlOrders:
         packed = [p for p in net.inserted.values() if isinstance(p, PackedLine)]
         return OrderTree(
             replace(loaded.order, version=order.version, status=order.status().value,
-                    updated_at=stamp, updated_by=self.actor),
+                    updated_at=stamp, updated_by=self.actor, priority=order.priority),
             tuple(_line_record(order.id, line, lines.get(_id(line))) for line in order.lines),
             tuple(
                 replace(record, quantity_packed=a.quantity_packed)
@@ -575,6 +609,21 @@ class SqlOrders:
                 for p in packed
             ),
         )  # fmt: skip
+
+
+class _OfOrder(Protocol):
+    @property
+    def order_id(self) -> int: ...
+
+
+OfOrderT = TypeVar("OfOrderT", bound=_OfOrder)
+
+
+def _by_order(rows: Iterable[OfOrderT]) -> defaultdict[int, list[OfOrderT]]:
+    grouped: defaultdict[int, list[OfOrderT]] = defaultdict(list)
+    for row in rows:
+        grouped[row.order_id].append(row)
+    return grouped
 
 
 def _aggregate(tree: OrderTree) -> SalesOrder:
@@ -596,6 +645,7 @@ def _aggregate(tree: OrderTree) -> SalesOrder:
                       BackorderStatus(r.status), r.cancel_reason)
             for r in tree.backorders
         ],
+        priority=tree.order.priority,
     )  # fmt: skip
 
 

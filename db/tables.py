@@ -30,6 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.domain.order import MAX_PRIORITY, MIN_PRIORITY
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -129,6 +131,11 @@ class SalesOrder(Base):
             "status IN ('OPEN', 'PARTIALLY_ALLOCATED', 'ALLOCATED', 'PARTIALLY_PACKED', 'PACKED')",
             name="status_known",
         ),
+        CheckConstraint(
+            f"priority BETWEEN {MIN_PRIORITY} AND {MAX_PRIORITY}", name="priority_within"
+        ),
+        # The fill order of backorders, and the salesOrders PRIORITY order.
+        Index("ix_sales_orders_fill_order", text("priority DESC"), "created_at", "id"),
     )
     id: Mapped[int] = _id()
     number: Mapped[str] = mapped_column(Text, unique=True)
@@ -139,6 +146,7 @@ class SalesOrder(Base):
     updated_at: Mapped[datetime] = _now()
     actor: Mapped[str] = _actor()  # who created it
     updated_by: Mapped[str] = _actor()  # who changed it last
+    priority: Mapped[int] = mapped_column(Integer, server_default="0")  # higher is filled first
 
 
 class SalesOrderLine(Base):

@@ -73,10 +73,12 @@ QUERY_SCOPES: dict[str, Scope | None] = {
 MUTATION_SCOPES: dict[str, Scope] = {
     **dict.fromkeys(
         ("createSalesOrder", "addSalesOrderLine", "updateSalesOrderLine",
-         "deleteSalesOrderLine"),
+         "deleteSalesOrderLine", "setSalesOrderPriority"),
         Scope.ORDERS_WRITE,
     ),
-    **dict.fromkeys(("allocateOrder", "removeAllocationLines"), Scope.ALLOCATIONS_WRITE),
+    **dict.fromkeys(
+        ("allocateOrder", "removeAllocationLines", "fillBackorders"), Scope.ALLOCATIONS_WRITE
+    ),
     "packAllocatedOrder": Scope.PACKING_WRITE,
     **dict.fromkeys(("cancelBackorder", "deleteBackorder"), Scope.BACKORDERS_WRITE),
     **dict.fromkeys(("createItem", "createLocation", "adjustInventory"), Scope.INVENTORY_WRITE),

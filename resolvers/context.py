@@ -33,6 +33,7 @@ class Context:
     # again (FORBIDDEN, UNAVAILABLE, VERSION_CONFLICT after the retries): an idempotency
     # key does not keep such an outcome.
     retryable_refusal: bool = False
+    auto_fill_backorders: bool = False  # AUTO_FILL_BACKORDERS: receipts fill backorders
     session: Session = field(init=False)
     graph: Graph = field(init=False)
     _unit_of_work: SqlUnitOfWork | None = field(init=False, default=None)

@@ -131,6 +131,7 @@ class Graph:
                 id=global_id(SalesOrder, r.id), number=r.number, customer=r.customer,
                 status=OrderStatus(r.status), version=r.version, created_at=r.created_at,
                 updated_at=r.updated_at, actor=r.actor, updated_by=r.updated_by,
+                priority=r.priority,
             )
             for r in records
         ]  # fmt: skip
@@ -260,6 +261,13 @@ class Graph:
             )  # fmt: skip
             for allocation, balance in zip(allocations, balances, strict=True):
                 allocation.balance = balance
+        if "salesOrder" in wanted:
+            orders = await self._parents(
+                loaders.order_by_id, [r.order_id for r in records], self.orders,
+                wanted["salesOrder"],
+            )  # fmt: skip
+            for allocation, order in zip(allocations, orders, strict=True):
+                allocation.sales_order = order
         return allocations
 
     async def backorders(

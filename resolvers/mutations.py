@@ -8,13 +8,24 @@ schema (and logged with its traceback).
 
 from __future__ import annotations
 
+import logging
+
 import strawberry
 
+from db.errors import Unavailable
 from resolvers.context import Info
-from resolvers.errors import INDEX, VERSION_PATH, errors_in_payload, require_pk, user_error
+from resolvers.errors import (
+    INDEX,
+    VERSION_PATH,
+    errors_in_payload,
+    require_pk,
+    unavailable_error,
+    user_error,
+)
 from resolvers.graph import Graph, global_id
 from resolvers.selection import Wanted, wanted
-from schema.enums import AllocationStrategy
+from schema.enums import AllocationStrategy, ErrorCode
+from schema.errors import UserError
 from schema.inputs import (
     AdjustInventoryInput,
     CreateItemInput,
@@ -25,6 +36,7 @@ from schema.payloads import (
     AdjustInventoryPayload,
     AllocateOrderPayload,
     BackorderPayload,
+    FillBackordersPayload,
     ItemPayload,
     LocationPayload,
     PackAllocatedOrderPayload,
@@ -32,9 +44,18 @@ from schema.payloads import (
     SalesOrderPayload,
 )
 from schema.types import Backorder, SalesOrder, SalesOrderLine
-from services import catalog, orders
+from services import catalog, fill, orders
 from services.domain.errors import DomainError, Subject
+from services.domain.fill import DEFAULT_FILL_LIMIT
 
+log = logging.getLogger(__name__)
+# What a client is told of an unexpected failure of the fill after a receipt (logged in
+# full): the receipt stands, and fillBackorders may be called again.
+FILL_FAILED = UserError(
+    code=ErrorCode.UNAVAILABLE,
+    message="The backorders could not be filled just now; the adjustment stands. "
+    "Call fillBackorders for the item.",
+)
 LINE_PATHS = {**VERSION_PATH, Subject.LINE: ("id",), Subject.QUANTITY: ("quantity",)}
 ORDER_PATHS = {**VERSION_PATH, Subject.ORDER: ("id",)}
 BACKORDER_PATHS = {**VERSION_PATH, Subject.BACKORDER: ("id",)}
@@ -98,6 +119,9 @@ async def adjust_inventory(info: Info, input: AdjustInventoryInput) -> AdjustInv
         input.received_at, input.expires_at,
     )  # fmt: skip
     result = await catalog.adjust_inventory(info.context.unit_of_work, change)
+    filled = None
+    if info.context.auto_fill_backorders and input.quantity > 0:
+        filled = await _auto_fill(info, input.sku)
     graph, below = info.context.after_change(), wanted(info)
     loaders = graph.loaders
     balance = await graph.by_id(
@@ -107,20 +131,46 @@ async def adjust_inventory(info: Info, input: AdjustInventoryInput) -> AdjustInv
         loaders.adjustment_by_id, [result.adjustment_id], graph.adjustments, below["adjustment"]
     )
     return AdjustInventoryPayload(
-        balance=balance[result.balance_id], adjustment=adjustment[result.adjustment_id]
-    )
+        balance=balance[result.balance_id], adjustment=adjustment[result.adjustment_id],
+        filled=None if filled is None else await _filled_payload(graph, below["filled"], filled),
+    )  # fmt: skip
+
+
+async def _auto_fill(info: Info, sku: str) -> fill.FillResult | FillBackordersPayload:
+    """fillBackorders after the receipt's commit, as the same actor and request (the
+    context's units of work). Its failure is the fill's alone: the receipt stands, and
+    it is not a refusal a retry of the receipt could change, so an idempotency key keeps
+    the outcome."""
+    try:
+        return await fill.fill_backorders(info.context.unit_of_work, sku)
+    except DomainError as error:
+        return FillBackordersPayload(errors=[user_error(error, {})])
+    except Unavailable as error:
+        return FillBackordersPayload(errors=[unavailable_error(error)])
+    except Exception:
+        log.exception("the fill after a receipt failed; the receipt stands")
+        return FillBackordersPayload(errors=[FILL_FAILED])
+
+
+async def _filled_payload(
+    graph: Graph, below: Wanted, filled: fill.FillResult | FillBackordersPayload
+) -> FillBackordersPayload:
+    if isinstance(filled, FillBackordersPayload):
+        return filled
+    return await _fill_payload(graph, below, filled)
 
 
 @errors_in_payload(
     SalesOrderPayload,
     {Subject.CUSTOMER: ("input", "customer"), Subject.ORDER_NUMBER: ("input", "number"),
      Subject.LINES: ("input", "lines"), Subject.ITEM: ("input", "lines", INDEX, "sku"),
-     Subject.QUANTITY: ("input", "lines", INDEX, "quantity")},
+     Subject.QUANTITY: ("input", "lines", INDEX, "quantity"),
+     Subject.PRIORITY: ("input", "priority")},
 )  # fmt: skip
 async def create_sales_order(info: Info, input: CreateSalesOrderInput) -> SalesOrderPayload:
     lines = [orders.LineInput(line.sku, line.quantity) for line in input.lines]
     order_id = await orders.create_sales_order(
-        info.context.unit_of_work, input.customer, input.number, lines
+        info.context.unit_of_work, input.customer, input.number, lines, input.priority
     )
     return await _order_payload(info, order_id)
 
@@ -140,6 +190,18 @@ async def add_sales_order_line(
     order_id = await orders.add_sales_order_line(
         info.context.unit_of_work, require_pk(sales_order_id, "SalesOrder", Subject.ORDER),
         sku, quantity, expected_version,
+    )  # fmt: skip
+    return await _order_payload(info, order_id)
+
+
+@errors_in_payload(SalesOrderPayload, {**ORDER_PATHS, Subject.PRIORITY: ("priority",)})
+async def set_sales_order_priority(
+    info: Info, id: strawberry.ID, priority: int, expected_version: int | None = None
+) -> SalesOrderPayload:
+    """Higher is filled first by fillBackorders; a new version, as every order change."""
+    order_id = await orders.set_sales_order_priority(
+        info.context.unit_of_work, require_pk(id, "SalesOrder", Subject.ORDER), priority,
+        expected_version,
     )  # fmt: skip
     return await _order_payload(info, order_id)
 
@@ -187,6 +249,34 @@ async def allocate_order(
         allocations=list(allocations.values()),
         # The one error that does not stop the mutation: serialized lines are skipped.
         errors=[user_error(error, {Subject.LINE: ("lines", INDEX)}) for error in result.skipped],
+    )
+
+
+FILL_PATHS = {Subject.ITEM: ("sku",), Subject.LIMIT: ("limit",)}
+
+
+@errors_in_payload(FillBackordersPayload, FILL_PATHS)
+async def fill_backorders(info: Info, sku: str, limit: int | None = None) -> FillBackordersPayload:
+    """The item's OPEN backorders, by order priority, then age; limit: 1 to 200 (50)."""
+    result = await fill.fill_backorders(
+        info.context.unit_of_work, sku, DEFAULT_FILL_LIMIT if limit is None else limit
+    )
+    return await _fill_payload(info.context.after_change(), wanted(info), result)
+
+
+async def _fill_payload(
+    graph: Graph, below: Wanted, result: fill.FillResult
+) -> FillBackordersPayload:
+    backorders = await graph.by_id(
+        graph.loaders.backorder_by_id, result.backorder_ids, graph.backorders, below["backorders"]
+    )
+    allocations = await graph.by_id(
+        graph.loaders.allocation_by_id, result.allocation_ids, graph.allocations,
+        below["allocations"],
+    )  # fmt: skip
+    return FillBackordersPayload(
+        backorders=[backorders[i] for i in result.backorder_ids],
+        allocations=[allocations[i] for i in result.allocation_ids],
     )
 
 

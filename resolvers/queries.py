@@ -18,7 +18,7 @@ from resolvers.graph import Graph
 from resolvers.ids import parse_global_id, pk_of
 from resolvers.loaders import Loaders, Stored
 from resolvers.selection import Wanted, wanted
-from schema.enums import BackorderStatus
+from schema.enums import BackorderStatus, SalesOrderOrder
 from schema.inputs import MovementFilter, SalesOrderFilter
 from schema.payloads import Connection, Edge, PageInfo
 from schema.types import (
@@ -182,7 +182,9 @@ async def sales_orders(
     last: int | None = None,
     before: str | None = None,
     filter: SalesOrderFilter | None = None,
+    order_by: SalesOrderOrder = SalesOrderOrder.CREATED,
 ) -> Connection[SalesOrder]:
+    """By creation (the default), or by PRIORITY: the order fillBackorders fills in."""
     f = filter or SalesOrderFilter()
     window = _window(SalesOrder.__name__, first, after, last, before)
     graph = info.context.graph
@@ -190,9 +192,10 @@ async def sales_orders(
         info.context.session,
         reads.order_filter(
             f.status.value if f.status else None, f.customer, f.sku, f.created_after,
-            f.created_before,
+            f.created_before, min_priority=f.min_priority,
         ),
         window,
+        by_priority=order_by is SalesOrderOrder.PRIORITY,
     )  # fmt: skip
     graph.loaders.order_by_id.remember(page.rows)
     return await _connection(info, kind=SalesOrder, page=page, build=graph.orders, window=window)

@@ -46,10 +46,14 @@ class AllocationGraphQL(GraphQLOverHTTP[Context]):
         super().__init__(build_schema(settings), graphiql=settings.graphiql)
         self.database, self.authenticator = database, authenticator
         self.idempotency_ttl = settings.idempotency_ttl
+        self.auto_fill_backorders = settings.auto_fill_backorders
 
     async def get_context(self, request: Any, response: Any) -> Context:
         request_id = getattr(request.state, "request_id", None)  # schema/edge.py sets it
-        context = Context(self.database, request, response, request_id=request_id)
+        context = Context(
+            self.database, request, response, request_id=request_id,
+            auto_fill_backorders=self.auto_fill_backorders,
+        )  # fmt: skip
         request.state.context = context
         # Strawberry makes the context before it answers a wrong method (405) or serves
         # GraphiQL's page; neither needs a credential, every GraphQL operation does. The

@@ -30,6 +30,12 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "FORBIDDEN"
 
 
+@strawberry.enum(description="The order of a salesOrders connection.")
+class SalesOrderOrder(StrEnum):
+    CREATED = "CREATED"  # by creation (id), oldest first: the default
+    PRIORITY = "PRIORITY"  # fillBackorders' order: priority highest first, then created, id
+
+
 @strawberry.enum(description="What moved a balance's stock (SPEC section 8).")
 class MovementKind(StrEnum):
     OPENING = "OPENING"  # a balance's figures when the ledger began (a migration)
@@ -47,4 +53,11 @@ strawberry.enum(
     description="The order in which balances are drawn; id is always the last tie-break.",
 )
 
-__all__ = ["AllocationStrategy", "BackorderStatus", "ErrorCode", "MovementKind", "OrderStatus"]
+__all__ = [
+    "AllocationStrategy",
+    "BackorderStatus",
+    "ErrorCode",
+    "MovementKind",
+    "OrderStatus",
+    "SalesOrderOrder",
+]

@@ -52,6 +52,9 @@ class CreateSalesOrderInput:
         default=None, description="Defaults to the next SO-nnnnnn."
     )
     lines: list[SalesOrderLineInput] = strawberry.field(default_factory=list)
+    priority: int = strawberry.field(
+        default=0, description="Higher is filled first by fillBackorders; -1000 to 1000."
+    )
 
 
 @strawberry.input
@@ -61,6 +64,9 @@ class SalesOrderFilter:
     sku: str | None = strawberry.field(default=None, description="Orders with a line of it.")
     created_after: datetime | None = None
     created_before: datetime | None = None
+    min_priority: int | None = strawberry.field(
+        default=None, description="Orders of at least this priority."
+    )
 
 
 @strawberry.input(description="Movements of balances of this item, lot, location, order, kind.")

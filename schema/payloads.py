@@ -38,9 +38,27 @@ class LocationPayload(Payload):
 
 
 @strawberry.type
+class FillBackordersPayload(Payload):
+    backorders: list[Backorder] = strawberry.field(
+        default_factory=list,
+        description="The backorders this call filled, in full (ALLOCATED) or in part (OPEN), "
+        "in fill order.",
+    )
+    allocations: list[Allocation] = strawberry.field(
+        default_factory=list, description="The allocation lines this call created, in fill order."
+    )
+
+
+@strawberry.type
 class AdjustInventoryPayload(Payload):
     balance: InventoryBalance | None = None
     adjustment: InventoryAdjustment | None = None
+    filled: FillBackordersPayload | None = strawberry.field(
+        default=None,
+        description="With AUTO_FILL_BACKORDERS=true, the fill a receipt ran for its item after "
+        "its own commit; its errors never undo the adjustment. Null when auto-fill is off, "
+        "for a write-off, or when the adjustment failed.",
+    )
 
 
 DELETED_ID = (

@@ -75,9 +75,11 @@ class Mutation:
     add_sales_order_line = strawberry.mutation(resolver=mutations.add_sales_order_line)
     update_sales_order_line = strawberry.mutation(resolver=mutations.update_sales_order_line)
     delete_sales_order_line = strawberry.mutation(resolver=mutations.delete_sales_order_line)
+    set_sales_order_priority = strawberry.mutation(resolver=mutations.set_sales_order_priority)
     allocate_order = strawberry.mutation(resolver=mutations.allocate_order)
     pack_allocated_order = strawberry.mutation(resolver=mutations.pack_allocated_order)
     remove_allocation_lines = strawberry.mutation(resolver=mutations.remove_allocation_lines)
+    fill_backorders = strawberry.mutation(resolver=mutations.fill_backorders)
     cancel_backorder = strawberry.mutation(resolver=mutations.cancel_backorder)
     delete_backorder = strawberry.mutation(resolver=mutations.delete_backorder)
 

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     pool_size: int = Field(10, ge=1, description="Database connections per worker process.")
     workers: int = Field(1, ge=1, description="uvicorn worker processes on the one port.")
     log_level: str = "info"
+    auto_fill_backorders: bool = Field(
+        False,
+        description="A positive adjustInventory runs fillBackorders for its item right after "
+        "its commit (SPEC 9); off, the user allocates orders again.",
+    )
     metrics: bool = Field(
         False, description="Serve GET /metrics (internal retries, Prometheus text): for bench/."
     )

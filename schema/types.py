@@ -94,6 +94,7 @@ class Allocation(Node):
     lot: Lot = selected()
     location: Location = selected()
     balance: InventoryBalance = selected()
+    sales_order: SalesOrder = selected()
 
 
 @strawberry.type
@@ -151,6 +152,9 @@ class SalesOrder(Node):
     updated_by: str = strawberry.field(
         description="Who changed it last: its lines, priority, allocation, packing, "
         "removal or backorders."
+    )
+    priority: int = strawberry.field(
+        description="Higher is filled first by fillBackorders (-1000 to 1000, default 0)."
     )
     lines: list[SalesOrderLine] = selected()
     allocations: list[Allocation] = selected()

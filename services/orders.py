@@ -9,7 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.domain.errors import DomainError, ErrorCode, Subject, not_found
-from services.domain.order import AllocationLine, PackedLine, SalesOrder
+from services.domain.order import (
+    DEFAULT_PRIORITY,
+    AllocationLine,
+    PackedLine,
+    SalesOrder,
+    require_priority,
+)
 from services.domain.planner import AllocationStrategy, plan_allocation
 from services.ports import UnitOfWork, UnitOfWorkFactory
 from services.retry import retry_on_conflict
@@ -45,14 +51,20 @@ async def _order(uow: UnitOfWork, order_id: int, expected_version: int | None) -
 
 
 async def create_sales_order(
-    uow_factory: UnitOfWorkFactory, customer: str, number: str | None, lines: Sequence[LineInput]
+    uow_factory: UnitOfWorkFactory,
+    customer: str,
+    number: str | None,
+    lines: Sequence[LineInput],
+    priority: int = DEFAULT_PRIORITY,
 ) -> int:
     if not customer.strip():
         raise DomainError(ErrorCode.INVALID_INPUT, "Customer is required.", Subject.CUSTOMER)
     if len(lines) > MAX_LINES:
         raise DomainError(ErrorCode.INVALID_INPUT, f"At most {MAX_LINES} lines.", Subject.LINES)
+    require_priority(priority)
     async with uow_factory() as uow:
         order = await uow.orders.create(customer.strip(), number)
+        order.set_priority(priority)  # written by the save below, which claims the new order
         for index, line in enumerate(lines):
             item = await uow.catalog.item_by_sku(line.sku)
             if item is None:
@@ -82,6 +94,23 @@ async def add_sales_order_line(
         if item is None:
             raise not_found(f"Item {sku!r}", Subject.ITEM)
         order.add_line(item.id, item.serialized, quantity)
+        await uow.orders.save(order)
+        await uow.commit()
+        return order.id
+
+
+@retry_on_conflict
+async def set_sales_order_priority(
+    uow_factory: UnitOfWorkFactory,
+    order_id: int,
+    priority: int,
+    expected_version: int | None = None,
+) -> int:
+    """Where the order's backorders come in fillBackorders' order; a new version."""
+    require_priority(priority)
+    async with uow_factory() as uow:
+        order = await _order(uow, order_id, expected_version)
+        order.set_priority(priority)
         await uow.orders.save(order)
         await uow.commit()
         return order.id

@@ -924,3 +924,50 @@ async def test_the_status_codes_api_md_describes(gql: GraphQLClient) -> None:
         assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
     assert "HTTP 405 and `Allow: POST`" in api_md()
     assert "HTTP 400 and no `data` entry" in api_md()
+
+
+async def test_the_priority_and_fill_examples_serve_the_most_urgent_order_first(
+    gql: GraphQLClient,
+) -> None:
+    await walkthrough_stock(gql)
+    taken = await new_order(gql, "PO-A", ("SELF-TAP-SCREW", 22))
+    await mutate(gql, "partner-allocate-order", "allocateOrder", id=taken["id"])
+    waiting = {}
+    for number in ("PO-B", "PO-C"):
+        order = await new_order(gql, number, ("SELF-TAP-SCREW", 5))
+        await mutate(gql, "partner-allocate-order", "allocateOrder", id=order["id"])
+        waiting[number] = order["id"]
+
+    urgent = await mutate(
+        gql, "partner-set-order-priority", "setSalesOrderPriority",
+        id=waiting["PO-C"], priority=10, expectedVersion=2,
+    )  # fmt: skip
+    assert (urgent["salesOrder"]["priority"], urgent["salesOrder"]["version"]) == (10, 3)
+    stale = await refused(
+        gql, "partner-set-order-priority", "setSalesOrderPriority",
+        id=waiting["PO-C"], priority=1, expectedVersion=2,
+    )  # fmt: skip
+    assert (stale["code"], stale["currentVersion"]) == ("VERSION_CONFLICT", 3)
+
+    documented = documented_variables(example("spa-orders-by-priority"))
+    only_urgent = (await run(gql, "spa-orders-by-priority", **documented))["salesOrders"]
+    assert [e["node"]["number"] for e in only_urgent["edges"]] == ["PO-C"]
+    first = (await run(gql, "spa-orders-by-priority", orderBy="PRIORITY", first=2))["salesOrders"]
+    assert [e["node"]["number"] for e in first["edges"]] == ["PO-C", "PO-A"]
+    after = first["pageInfo"]["endCursor"]
+    rest = await run(gql, "spa-orders-by-priority", orderBy="PRIORITY", first=2, after=after)
+    assert [e["node"]["number"] for e in rest["salesOrders"]["edges"]] == ["PO-B"]
+
+    receipt = documented_variables(example("partner-receive-stock"))["input"]
+    await mutate(gql, "partner-receive-stock", "adjustInventory", input=receipt)
+    fill = documented_variables(example("partner-fill-backorders"))
+    filled = await mutate(gql, "partner-fill-backorders", "fillBackorders", **fill)
+    assert [
+        (b["salesOrder"]["number"], b["status"], b["quantityAllocated"])
+        for b in filled["backorders"]
+    ] == [("PO-C", "ALLOCATED", 5), ("PO-B", "ALLOCATED", 5)]
+    assert [(a["lot"]["lotNumber"], a["quantity"]) for a in filled["allocations"]] == [
+        ("S2", 5), ("S2", 5),
+    ]  # fmt: skip
+    unknown = await refused(gql, "partner-fill-backorders", "fillBackorders", sku="NOPE")
+    assert (unknown["code"], unknown["field"]) == ("NOT_FOUND", ["sku"])

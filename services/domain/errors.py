@@ -40,6 +40,8 @@ class Subject(StrEnum):
     UNIT = "unit"
     LINES = "lines"  # the order's list of lines as a whole (too many)
     EXPECTED_VERSION = "expected version"
+    PRIORITY = "priority"
+    LIMIT = "limit"
 
 
 class DomainError(Exception):

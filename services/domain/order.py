@@ -37,6 +37,22 @@ class OrderStatus(StrEnum):
     PACKED = "PACKED"
 
 
+# An order's priority: higher is filled first (fillBackorders). A small ordinal scale, so
+# that a client cannot push past every other order by an arbitrarily large number.
+DEFAULT_PRIORITY = 0
+MIN_PRIORITY = -1000
+MAX_PRIORITY = 1000
+
+
+def require_priority(priority: int) -> None:
+    if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"Priority must be between {MIN_PRIORITY} and {MAX_PRIORITY}.",
+            Subject.PRIORITY,
+        )
+
+
 def allocation_name(allocation_id: int) -> str:
     """How people name an allocation line: AL-000017."""
     return f"AL-{allocation_id:06d}"
@@ -161,6 +177,7 @@ class SalesOrder:
     allocations: list[AllocationLine]
     backorders: list[Backorder]
     changes: list[Change] = field(default_factory=list)
+    priority: int = DEFAULT_PRIORITY  # written with every save (the order's claim)
 
     # -- reading ---------------------------------------------------------------
 
@@ -219,6 +236,10 @@ class SalesOrder:
         if allocated > 0:
             return OrderStatus.ALLOCATED if allocated >= wanted else OrderStatus.PARTIALLY_ALLOCATED
         return OrderStatus.OPEN
+
+    def set_priority(self, priority: int) -> None:
+        require_priority(priority)
+        self.priority = priority
 
     # -- lines -----------------------------------------------------------------
 

@@ -115,6 +115,11 @@ CALLS: dict[str, Call] = {
         f"mutation($id: ID!) {{ deleteSalesOrderLine(id: $id) {{ {ERRORS} }} }}",
         lambda w: {"id": gid("SalesOrderLine", w.line_b)},
     ),
+    "setSalesOrderPriority": Call(
+        Scope.ORDERS_WRITE,
+        f"mutation($id: ID!) {{ setSalesOrderPriority(id: $id, priority: 5) {{ {ERRORS} }} }}",
+        lambda w: {"id": gid("SalesOrder", w.order_b)},
+    ),
     "allocateOrder": Call(
         Scope.ALLOCATIONS_WRITE,
         f"mutation($id: ID!) {{ allocateOrder(id: $id) {{ {ERRORS} }} }}",
@@ -124,6 +129,10 @@ CALLS: dict[str, Call] = {
         Scope.ALLOCATIONS_WRITE,
         f"mutation($ids: [ID!]!) {{ removeAllocationLines(ids: $ids) {{ {ERRORS} }} }}",
         lambda w: {"ids": [gid("Allocation", w.allocation_a)]},
+    ),
+    "fillBackorders": Call(
+        Scope.ALLOCATIONS_WRITE,
+        f'mutation {{ fillBackorders(sku: "WIDGET") {{ {ERRORS} }} }}',
     ),
     "packAllocatedOrder": Call(
         Scope.PACKING_WRITE,

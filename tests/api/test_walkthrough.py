@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import GraphQLClient
+from tests.conftest import AppClient, GraphQLClient
 from tests.ledger import unbalanced
 
 ORDER = """
@@ -403,3 +403,81 @@ async def test_a_deleted_backorder_is_recreated_while_the_line_is_short(
     [recreated] = again["backorders"]
     assert recreated["id"] != backorder["id"]
     assert (recreated["quantity"], recreated["status"]) == (6, "OPEN")
+
+
+ADJUST_AND_FILL = (
+    ORDER
+    + """mutation($input: AdjustInventoryInput!) {
+  adjustInventory(input: $input) {
+    balance { onHand allocated available }
+    filled { backorders { id quantity quantityAllocated status salesOrder { ...Order } }
+             allocations { id quantity lot { lotNumber } location { code } }
+             errors { code } }
+    errors { code } } }"""
+)
+
+
+async def test_the_walkthrough_with_auto_fill_fills_the_backorder_on_the_receipt(
+    app_client: AppClient, engine: AsyncEngine
+) -> None:
+    """AUTO_FILL_BACKORDERS=true (SPEC 9): step 6 happens on step 5's receipt itself, and
+    allocating again (step 6) then finds nothing to do; steps 1 to 4 and 7 are as above."""
+    async with app_client(auto_fill_backorders=True) as http:
+        gql = GraphQLClient(http)
+        order_id = await steps_1_to_4(gql)
+
+        # 5. +100 self-tapping screws in lot S2 at A-03: the backorder for 3 is filled.
+        received = await mutate(
+            gql, ADJUST_AND_FILL, "adjustInventory",
+            input={"sku": "SELF-TAP-SCREW", "lotNumber": "S2", "locationCode": "A-03",
+                   "quantity": 100, "reason": "receipt"},
+        )  # fmt: skip
+        assert received["balance"] == {"onHand": 100, "allocated": 3, "available": 97}
+        filled = received["filled"]
+        assert filled["errors"] == []
+        assert [(a["quantity"], a["lot"]["lotNumber"], a["location"]["code"])
+                for a in filled["allocations"]] == [(3, "S2", "A-03")]  # fmt: skip
+        [backorder] = filled["backorders"]
+        assert (backorder["quantity"], backorder["quantityAllocated"], backorder["status"]) == (
+            3, 3, "ALLOCATED",
+        )  # fmt: skip
+        order = backorder["salesOrder"]
+        assert line(order, 2)["quantityBackordered"] == 0
+        assert [a["quantity"] for a in line(order, 2)["allocations"]] == [22, 3]
+
+        # 6. Allocating again has nothing left to do: no new line, the same version.
+        again = await mutate(gql, ALLOCATE, "allocateOrder", id=order_id)
+        assert again["allocations"] == []
+        assert again["salesOrder"]["version"] == order["version"]
+
+        # 7. Pack: the filled allocation line for 3 is packed.
+        packed = await mutate(gql, PACK, "packAllocatedOrder", id=order_id)
+        assert [p["quantity"] for p in packed["packedLines"]] == [3]
+        assert packed["salesOrder"]["status"] == "PACKED"
+        assert await unbalanced(engine) == []
+
+
+async def steps_1_to_4(gql: GraphQLClient) -> str:
+    """Steps 1 to 4 of the walk-through, checked where auto-fill could change them: the
+    order is packed 25 and 22 and waits for 3 self-tapping screws. Its id."""
+    for sku, name in (("BRASS-SCREW", "Brass Screw"), ("SELF-TAP-SCREW", "Self-Tapping Screw")):
+        await mutate(gql, CREATE_ITEM, "createItem", input={"sku": sku, "name": name})
+    for sequence, code in enumerate(("A-01", "A-02", "A-03"), start=1):
+        await mutate(gql, CREATE_LOCATION, "createLocation",
+                     input={"code": code, "name": code, "pickSequence": sequence})  # fmt: skip
+    await adjust(gql, "BRASS-SCREW", "B1", "A-01", 15, receivedAt="2026-01-05T08:00:00Z")
+    await adjust(gql, "BRASS-SCREW", "B2", "A-02", 20, receivedAt="2026-01-10T08:00:00Z")
+    await adjust(gql, "SELF-TAP-SCREW", "S1", "A-03", 22, receivedAt="2026-01-05T08:00:00Z")
+    created = await mutate(
+        gql, CREATE_ORDER, "createSalesOrder",
+        input={"customer": "Acme Fasteners",
+               "lines": [{"sku": "BRASS-SCREW", "quantity": 25},
+                         {"sku": "SELF-TAP-SCREW", "quantity": 25}]},
+    )  # fmt: skip
+    order_id: str = created["salesOrder"]["id"]
+    allocated = await mutate(gql, ALLOCATE, "allocateOrder", id=order_id)
+    assert [a["quantity"] for a in allocated["allocations"]] == [15, 10, 22]
+    packed = await mutate(gql, PACK, "packAllocatedOrder", id=order_id)
+    [backorder] = line(packed["salesOrder"], 2)["backorders"]
+    assert (backorder["quantity"], backorder["status"]) == (3, "OPEN")
+    return order_id

@@ -101,3 +101,36 @@ async def test_downgrade_to_base_and_upgrade_to_head_again_works(scratch_url: st
     assert revision == _head(scratch_url)
     # And the round trip left nothing for autogenerate to find.
     await asyncio.to_thread(command.check, config)
+
+
+async def test_orders_made_before_priorities_get_priority_0(scratch_url: str) -> None:
+    config = alembic_config(scratch_url)
+    await asyncio.to_thread(command.upgrade, config, "0004")
+    engine = create_engine(scratch_url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO sales_orders (number, customer, actor, updated_by)"
+                    " VALUES ('SO-OLD', 'Customer', 'system', 'system')"
+                )
+            )
+        await asyncio.to_thread(command.upgrade, config, "head")
+        async with engine.connect() as conn:
+            priority = await conn.scalar(
+                text("SELECT priority FROM sales_orders WHERE number = 'SO-OLD'")
+            )
+            assert priority == 0
+            # A new order without one gets the default, too.
+            await conn.execute(
+                text(
+                    "INSERT INTO sales_orders (number, customer, actor, updated_by)"
+                    " VALUES ('SO-NEW', 'Customer', 'system', 'system')"
+                )
+            )
+            assert (
+                await conn.scalar(text("SELECT priority FROM sales_orders WHERE number = 'SO-NEW'"))
+                == 0
+            )
+    finally:
+        await engine.dispose()

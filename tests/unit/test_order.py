@@ -1223,3 +1223,29 @@ def test_a_serialized_line_does_not_hold_back_the_order_status() -> None:
 def test_allocation_lines_and_backorders_are_named_from_their_ids() -> None:
     assert (allocation_name(17), backorder_name(3)) == ("AL-000017", "BO-000003")
     assert (allocation_name(1234567), backorder_name(0)) == ("AL-1234567", "BO-000000")
+
+
+# -- priority ------------------------------------------------------------------------------
+
+
+def test_an_order_has_priority_0_unless_given_one() -> None:
+    assert SalesOrder(1, 1, [], [], []).priority == 0
+
+
+@pytest.mark.parametrize("priority", [-1000, 0, 7, 1000])
+def test_a_priority_within_the_bounds_is_set(priority: int) -> None:
+    order = SalesOrder(1, 1, [], [], [])
+    order.set_priority(priority)
+    assert order.priority == priority
+    assert order.changes == []  # the claim writes it: no row of the order changes
+
+
+@pytest.mark.parametrize("priority", [-1001, 1001])
+def test_a_priority_out_of_bounds_is_refused_and_the_order_keeps_its_own(priority: int) -> None:
+    order = SalesOrder(1, 1, [], [], [], priority=3)
+    with pytest.raises(DomainError) as refused:
+        order.set_priority(priority)
+    assert refused.value.code is ErrorCode.INVALID_INPUT
+    assert refused.value.subject is Subject.PRIORITY
+    assert refused.value.message == "Priority must be between -1000 and 1000."
+    assert order.priority == 3
