@@ -95,7 +95,9 @@ async def allocate(conn: Any, order_id: int) -> int:
                     f"line {line_id} is short of {wanted}: the bench gives ample stock"
                 )
         # The order is claimed before stock is reserved, as the service does.
-        claimed = await conn.fetchrow(CLAIM, order_id, order["version"], "ALLOCATED", ACTOR)
+        claimed = await conn.fetchrow(
+            CLAIM, order_id, order["version"], "ALLOCATED", ACTOR, order["priority"]
+        )
         if claimed is None:
             raise ConflictError("the order changed under us")
         lines_, balances, quantities = (list(column) for column in zip(*picks, strict=True))
@@ -104,7 +106,7 @@ async def allocate(conn: Any, order_id: int) -> int:
         # The balances and one movement per allocation line, as the ledger wants.
         reserved = await conn.fetch(
             RESERVE, balances, quantities, lines_, ids, [allocation_name(i) for i in ids],
-            order_id, ACTOR, None, None,
+            [order_id] * len(ids), ACTOR, None, None,
         )  # fmt: skip
         if len(reserved) != len(set(balances)):
             raise ConflictError("a balance changed under us")

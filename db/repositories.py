@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import TracebackType
@@ -147,9 +147,6 @@ RECORD_ADJUSTMENT = """WITH adjustment AS (
 )
 SELECT * FROM adjustment"""
 
-# One statement per batch of balance changes. Rows are locked in id order first,
-# so two transactions touching the same balances never deadlock; the guard is
-# re-checked on the newest row version after any wait (READ COMMITTED).
 # One statement per stock change of a unit of work: the balances it touches change in one
 # guarded update, and each allocation line moved is a movement of the ledger, in the same
 # statement (so the ledger costs no round trip). The balances are locked in id order
@@ -157,8 +154,9 @@ SELECT * FROM adjustment"""
 # again on the newest row version after any wait (READ COMMITTED).
 _STOCK_CHANGE = """
 WITH moved AS (
-    SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[], $5::text[])
-        AS m(balance_id, qty, line_id, allocation_id, allocation_name)
+    SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[], $5::text[],
+                         $6::bigint[])
+        AS m(balance_id, qty, line_id, allocation_id, allocation_name, order_id)
 ), wanted AS (
     SELECT balance_id AS id, sum(qty)::int AS qty FROM moved GROUP BY balance_id
 ), locked AS (
@@ -172,7 +170,7 @@ WITH moved AS (
 ), recorded AS (
     INSERT INTO movements (balance_id, kind, on_hand_delta, allocated_delta, sales_order_id,
         sales_order_line_id, allocation_id, allocation_name, actor, reason, request_id)
-    SELECT m.balance_id, '{kind}', {on_hand}, {allocated}, $6, m.line_id, m.allocation_id,
+    SELECT m.balance_id, '{kind}', {on_hand}, {allocated}, m.order_id, m.line_id, m.allocation_id,
         m.allocation_name, $7, $8, $9
     FROM moved m
 )
@@ -249,39 +247,40 @@ class SqlStock:
     async def _change(
         self,
         statement: str,
-        order_id: int,
-        allocations: Sequence[AllocationLine],
+        by_order: Mapping[int, Sequence[AllocationLine]],
         reason: str | None = None,
         *,
         named: bool = True,
     ) -> None:
-        """Change the balances of these allocation lines by their quantities, and record
-        one movement each; `named` is False for lines deleted in this transaction (the
-        movement keeps their name, not a reference)."""
-        if not allocations:
+        """Change the balances of these allocation lines (by the id of their order) by
+        their quantities, and record one movement each; `named` is False for lines
+        deleted in this transaction (the movement keeps their name, not a reference)."""
+        moved = [(order_id, a) for order_id, lines in by_order.items() for a in lines]
+        if not moved:
             return
         changed = await self.session.fetch(
             statement,
-            [a.balance_id for a in allocations],
-            [a.quantity for a in allocations],
-            [a.line_id for a in allocations],
-            [_id(a) if named else None for a in allocations],
-            [allocation_name(_id(a)) for a in allocations],
-            order_id, self.actor, reason, self.request_id,
+            [a.balance_id for _, a in moved],
+            [a.quantity for _, a in moved],
+            [a.line_id for _, a in moved],
+            [_id(a) if named else None for _, a in moved],
+            [allocation_name(_id(a)) for _, a in moved],
+            [order_id for order_id, _ in moved],
+            self.actor, reason, self.request_id,
         )  # fmt: skip
-        if len(changed) != len({a.balance_id for a in allocations}):
+        if len(changed) != len({a.balance_id for _, a in moved}):
             raise ConcurrentChange("a balance no longer has what the plan relied on")
 
-    async def reserve(self, order_id: int, allocations: Sequence[AllocationLine]) -> None:
-        await self._change(RESERVE, order_id, allocations)
+    async def reserve(self, by_order: Mapping[int, Sequence[AllocationLine]]) -> None:
+        await self._change(RESERVE, by_order)
 
     async def release(
         self, order_id: int, allocations: Sequence[AllocationLine], reason: str | None
     ) -> None:
-        await self._change(RELEASE, order_id, allocations, reason, named=False)
+        await self._change(RELEASE, {order_id: allocations}, reason, named=False)
 
     async def ship(self, order_id: int, allocations: Sequence[AllocationLine]) -> None:
-        await self._change(SHIP, order_id, allocations)
+        await self._change(SHIP, {order_id: allocations})
 
 
 # -- orders ------------------------------------------------------------------------------

@@ -52,8 +52,7 @@ async def fill_backorders(
                 made += created
         for order_id in by_order:  # claims first: a loser locks no balance
             await uow.orders.save(orders[order_id])
-        for order_id, allocations in by_order.items():
-            await uow.stock.reserve(order_id, allocations)
+        await uow.stock.reserve(by_order)  # one change of the balances, locked in id order
         if by_order:
             await uow.commit()
         return FillResult(filled, made)

@@ -162,7 +162,7 @@ async def allocate_order(
         created = order.record_allocation(plan_allocation(demand, stock, strategy))
         if order.changes:
             await uow.orders.save(order)
-            await uow.stock.reserve(order.id, created)
+            await uow.stock.reserve({order.id: created})
             await uow.commit()
         serialized = [line.id for line in order.lines if line.serialized and line.id is not None]
         return AllocationResult(order.id, created, serialized, _skipped(order))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -60,7 +60,11 @@ class StockRepository(Protocol):
     # Each changes the balances of the order's allocation lines by their quantities and
     # puts one movement per allocation line on the ledger (ALLOCATE, DEALLOCATE, PACK).
     # Each raises ConcurrentChange when a balance no longer has what the plan relied on.
-    async def reserve(self, order_id: int, allocations: Sequence[AllocationLine]) -> None: ...
+    async def reserve(self, by_order: Mapping[int, Sequence[AllocationLine]]) -> None:
+        """The allocation lines just made, by the id of the order each is for, in one
+        change: a fill that takes from one balance for several orders changes it once."""
+        ...
+
     async def release(
         self, order_id: int, allocations: Sequence[AllocationLine], reason: str | None
     ) -> None:
