@@ -162,6 +162,18 @@ class LoadReport:
             op.args.get("strategy") or "default" for op in self.succeeded("allocateOrder")
         )
 
+    def fills(self) -> str:
+        """What the fillBackorders calls did: a run whose fills never allocated proves
+        little about them."""
+        calls = [op for op in self.history if op.name == "fillBackorders"]
+        done = self.succeeded("fillBackorders")
+        made = sum(len(op.result["allocations"]) for op in done)
+        orders = len({order for op in done for order in op.result["orders"].values()})
+        return (
+            f"fillBackorders: {len(calls)} calls, {len(done)} succeeded, {made} allocation "
+            f"lines made on {orders} orders"
+        )
+
     def version_conflicts(self, guarded: bool) -> int:
         return sum(
             1
@@ -191,6 +203,7 @@ class LoadReport:
             f"{max(in_flight, default=0)}), missed: {len(self.snapshots_missed)} "
             f"{self.snapshots_missed or ''}".rstrip(),
             "  allocateOrder by strategy: " + _counts(self.strategies()),
+            "  " + self.fills(),
             f"  with an Idempotency-Key: {len(self.keyed())} mutations, "
             f"{sum(op.attempts > 1 for op in self.keyed())} of them sent again after a "
             f"lost answer ({_counts(self.resent)}), {self.replays} answered by replay",
@@ -269,6 +282,11 @@ ADJUST = (
     "mutation($input: AdjustInventoryInput!) { adjustInventory(input: $input) { "
     f"balance {{ id }} adjustment {{ id quantity }} {ERRORS} }} }}"
 )
+FILL = (
+    "mutation($sku: String!, $limit: Int) { fillBackorders(sku: $sku, limit: $limit) { "
+    f"backorders {{ id status salesOrder {{ {ORDER} }} }} allocations {{ id quantity "
+    f"salesOrderLine {{ id }} balance {{ id }} salesOrder {{ id }} }} {ERRORS} }} }}"
+)
 READ_ORDER = (
     "query($id: ID!) { salesOrder(id: $id) { id version status lines { quantityAllocated "
     "quantityBackordered item { available } } } }"
@@ -279,6 +297,9 @@ SERIAL = "SERIAL-1"
 STRATEGIES = (None, "FEFO", "FIFO", "LOCATION")  # None: the default, FEFO
 # The one error that does not stop a mutation: allocateOrder skipped a serialized line.
 NOT_STOPPING = {"SERIALIZED_ITEM"}
+
+# fillBackorders' limit: none (the server's default), or a few backorders at a time.
+FILL_LIMITS = (None, 1, 2, 5)
 
 LOTS = ("L1", "L2", "L3")
 # Pick sequences that put another place first than either date does, so that each
@@ -684,6 +705,30 @@ class Load:
         }
         await self.mutate(op, ADJUST, variables, ok)
 
+    async def fill(self, rng: random.Random, client: int) -> None:
+        """Backorders of one item filled in their declared order, mostly right after a
+        receipt of it; now and then of the serialized item, which has none to fill."""
+        sku = SERIAL if rng.random() < 0.1 else rng.choice(self.skus)
+        if sku != SERIAL and rng.random() < 0.7:  # as a warehouse does: receive, then fill
+            await self.adjust(
+                client, sku, rng.choice(LOTS), rng.choice(LOCATIONS), rng.randint(5, 20)
+            )
+        limit = rng.choice(FILL_LIMITS)
+        op = self.new_op(client, "fillBackorders", None, sku=sku, limit=limit)
+
+        def ok(payload: dict[str, Any]) -> None:
+            made = payload["allocations"]
+            op.result["allocations"] = {
+                pk(a["id"]): (pk(a["salesOrderLine"]["id"]), pk(a["balance"]["id"]), a["quantity"])
+                for a in made
+            }
+            op.result["orders"] = {pk(a["id"]): pk(a["salesOrder"]["id"]) for a in made}
+            self.world.reported.update(op.result["allocations"])
+            for backorder in payload["backorders"]:
+                self.world.learn(backorder["salesOrder"])
+
+        await self.mutate(op, FILL, {"sku": sku, "limit": limit}, ok)
+
     async def random_adjust(self, rng: random.Random, client: int) -> None:
         # Receipts a little short of the demand, so that backorders keep coming.
         quantity = rng.randint(1, 10) if rng.random() < 0.75 else -rng.randint(1, 4)
@@ -702,16 +747,17 @@ class Load:
         kind = rng.choices(
             [
                 "create", "add line", "update", "delete line", "allocate", "pack", "remove",
-                "cancel", "delete", "adjust",
+                "cancel", "delete", "adjust", "fill",
             ],
-            weights=[9, 6, 10, 8, 22, 11, 11, 8, 8, 13],
+            weights=[9, 6, 10, 8, 22, 11, 11, 8, 8, 13, 10],
         )[0]  # fmt: skip
+        if kind in ORDERLESS:
+            await ORDERLESS[kind](self, rng, client)
+            return
         if kind == "delete line" and rng.random() < 0.5:
             kind = "delete free line"
         order = self.world.pick(rng, FITS.get(kind, lambda _: True))
-        if kind == "create":
-            await self.create_order(rng, client)
-        elif kind == "add line":
+        if kind == "add line":
             await self.add_line(rng, client, order)
         elif kind == "update" and order.lines:
             await self.update_line(rng, client, order)
@@ -723,8 +769,6 @@ class Load:
             await self.remove(rng, client, order)
         elif kind in ("cancel", "delete") and order.backorders:
             await self.cancel_or_delete(rng, client, order, cancel=kind == "cancel")
-        elif kind == "adjust":
-            await self.random_adjust(rng, client)
         else:
             await self.allocate(rng, client, order)
 
@@ -839,6 +883,14 @@ class Load:
                 if op.outcome is Outcome.OK and op.start - self.t0 >= event.end
             ]
             event.recovered_after = min(after) if after else None
+
+
+# The operations that concern no one order.
+ORDERLESS: dict[str, Callable[[Load, random.Random, int], Awaitable[None]]] = {
+    "create": Load.create_order,
+    "adjust": Load.random_adjust,
+    "fill": Load.fill,
+}
 
 
 async def run_load(base_url: str, config: Config, observer: Observer | None = None) -> LoadReport:
