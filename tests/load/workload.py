@@ -706,12 +706,12 @@ class Load:
         await self.mutate(op, ADJUST, variables, ok)
 
     async def fill(self, rng: random.Random, client: int) -> None:
-        """Backorders of one item filled in their declared order, mostly right after a
+        """Backorders of one item filled in their declared order, half the time right after a
         receipt of it; now and then of the serialized item, which has none to fill."""
         sku = SERIAL if rng.random() < 0.1 else rng.choice(self.skus)
-        if sku != SERIAL and rng.random() < 0.7:  # as a warehouse does: receive, then fill
+        if sku != SERIAL and rng.random() < 0.5:  # as a warehouse does: receive, then fill
             await self.adjust(
-                client, sku, rng.choice(LOTS), rng.choice(LOCATIONS), rng.randint(5, 20)
+                client, sku, rng.choice(LOTS), rng.choice(LOCATIONS), rng.randint(1, 6)
             )
         limit = rng.choice(FILL_LIMITS)
         op = self.new_op(client, "fillBackorders", None, sku=sku, limit=limit)
