@@ -2,7 +2,8 @@
 
 The same statements (imported from db/), in the same order, that
 services.orders.allocate_order issues for an order whose lines all have stock: load the
-order (its row, lines, allocation lines, backorders), read the candidate balances, plan
+order with its lines, allocation lines and backorders (one statement), read the
+candidate balances, plan
 (FEFO, greedy), claim the order (version + 1), insert the allocation lines (one
 statement), reserve with the guarded statement that also writes their movements; BEGIN
 and COMMIT around them. Each client holds one connection of its own for the whole run,
@@ -31,10 +32,7 @@ from db import repositories as sql
 from services.domain.order import allocation_name
 
 # The service's own statements (db/reads.py, db/repositories.py), so the two cannot drift.
-ORDER, LINES, ALLOCATIONS, BACKORDERS = (
-    reads.ORDERS_BY_ID, reads.LINES_OF_ORDERS, reads.ALLOCATIONS_OF_ORDERS,
-    reads.BACKORDERS_OF_ORDERS,
-)  # fmt: skip
+ORDER_TREE = reads.ORDER_TREE
 CANDIDATES, CLAIM, INSERT_ALLOCATIONS, RESERVE = (
     sql.CANDIDATES,
     sql.CLAIM,
@@ -54,24 +52,17 @@ async def allocate(conn: Any, order_id: int) -> int:
     """Allocate one order in one transaction; the number of statements it ran (BEGIN and
     COMMIT included, as the service's are counted)."""
     async with conn.transaction():
-        (order,) = await conn.fetch(ORDER, [order_id])
-        lines = await conn.fetch(LINES, [order_id])
-        allocations = await conn.fetch(ALLOCATIONS, [order_id])
-        await conn.fetch(BACKORDERS, [order_id])
+        order = await conn.fetchrow(ORDER_TREE, order_id)
         allocated: dict[int, int] = defaultdict(int)
-        for allocation in allocations:
-            allocated[allocation["line_id"]] += allocation["quantity"]
+        for allocation in order["allocations"] or ():
+            allocated[allocation[2]] += allocation[4]  # line_id, quantity
         demand = [
-            (line["id"], line["item_id"], open_demand)
-            for line in lines
-            if not line["serialized"]
-            and (
-                open_demand := line["quantity"] - allocated[line["id"]] - line["quantity_cancelled"]
-            )
-            > 0
+            (line_id, item_id, open_demand)
+            for line_id, _, _, item_id, serialized, quantity, cancelled in order["lines"] or ()
+            if not serialized and (open_demand := quantity - allocated[line_id] - cancelled) > 0
         ]
         if not demand:
-            return 6
+            return 3
         candidates = await conn.fetch(CANDIDATES, list({item for _, item, _ in demand}))
         # FEFO, then FIFO, then pick sequence, then id: the planner's default order.
         candidates.sort(key=lambda c: (c[6] is None, c[6] or _NO_EXPIRY, c[5], c[7], c[0]))
@@ -110,7 +101,7 @@ async def allocate(conn: Any, order_id: int) -> int:
         )  # fmt: skip
         if len(reserved) != len(set(balances)):
             raise ConflictError("a balance changed under us")
-        return 10
+        return 7
 
 
 @dataclass

@@ -397,15 +397,9 @@ class SqlOrders:
         return bool(await self.session.fetchval(NUMBER_TAKEN, number))
 
     async def get(self, order_id: int) -> SalesOrder | None:
-        orders = await reads.orders_by_id(self.session, [order_id])
-        if not orders:
+        tree = await reads.order_tree(self.session, order_id)
+        if tree is None:
             return None
-        tree = OrderTree(
-            orders[0],
-            tuple(await reads.lines_of_orders(self.session, [order_id])),
-            tuple(await reads.allocations_of_orders(self.session, [order_id])),
-            tuple(await reads.backorders_of_orders(self.session, [order_id])),
-        )
         self.loaded[order_id] = tree
         self.written.orders.append(tree)  # as it stands, unless save() writes it anew
         self.version_seen = tree.order.version
