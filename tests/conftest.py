@@ -151,3 +151,19 @@ class GraphQLClient:
 @pytest.fixture
 def gql(client: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(client)
+
+
+@pytest.fixture
+async def counted(
+    database_url: str, engine: AsyncEngine
+) -> AsyncIterator[tuple[GraphQLClient, list[str]]]:
+    """A GraphQL client whose app records every statement it sends to the database
+    (open, on loopback)."""
+    app = create_app(Settings(_env_file=None, database_url=database_url, auth="open"))
+    sent: list[str] = []
+    app.state.database.on_statement = sent.append
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+        yield GraphQLClient(http), sent
+    await app.state.authenticator.close()
+    await app.state.database.close()

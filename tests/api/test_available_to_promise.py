@@ -4,15 +4,11 @@ The walk-through's figures after each step are checked in tests/api/test_walkthr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from schema.app import create_app
-from schema.settings import Settings
 from services import orders
 from services.ports import UnitOfWorkFactory
 from tests.conftest import GraphQLClient
@@ -171,21 +167,6 @@ async def test_an_unknown_sku_location_or_lot_is_not_found(
 
 
 # -- one statement, whatever the stock ------------------------------------------------------
-
-
-@pytest.fixture
-async def counted(
-    database_url: str, engine: AsyncEngine
-) -> AsyncIterator[tuple[GraphQLClient, list[str]]]:
-    """A client whose app records every statement it sends to the database."""
-    app = create_app(Settings(_env_file=None, database_url=database_url, auth="open"))
-    sent: list[str] = []
-    app.state.database.on_statement = sent.append
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
-        yield GraphQLClient(http), sent
-    await app.state.authenticator.close()
-    await app.state.database.close()
 
 
 async def test_one_statement_for_1_balance_as_for_30_and_for_0_backorders_as_for_20(

@@ -9,11 +9,9 @@ leaves exactly the previewed shortfalls backordered, under every strategy.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -23,8 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from db.database import BEGIN_READ_ONLY, dsn
 from db.tables import Base
 from resolvers.ids import to_global_id
-from schema.app import create_app
-from schema.settings import Settings
 from services import orders
 from services.domain.errors import DomainError
 from services.domain.planner import AllocationStrategy
@@ -157,28 +153,13 @@ async def test_an_unknown_or_garbled_order_id_is_not_found(
 # -- writes nothing, locks nothing ---------------------------------------------------------
 
 
-@pytest.fixture
-async def statements(
-    database_url: str, engine: AsyncEngine
-) -> AsyncIterator[tuple[GraphQLClient, list[str]]]:
-    """A client whose app records every statement it sends to the database."""
-    app = create_app(Settings(_env_file=None, database_url=database_url, auth="open"))
-    sent: list[str] = []
-    app.state.database.on_statement = sent.append
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
-        yield GraphQLClient(http), sent
-    await app.state.authenticator.close()
-    await app.state.database.close()
-
-
 async def test_a_preview_writes_nothing_and_holds_no_lock(
-    statements: tuple[GraphQLClient, list[str]],
+    counted: tuple[GraphQLClient, list[str]],
     uow: UnitOfWorkFactory,
     engine: AsyncEngine,
     database_url: str,
 ) -> None:
-    gql, sent = statements
+    gql, sent = counted
     await helpers.warehouse(uow)
     order_id = await helpers.order(uow, ("BRASS-SCREW", 25), ("SELF-TAP-SCREW", 25))
     await orders.allocate_order(uow, order_id)
@@ -353,9 +334,9 @@ EVERYTHING = """query Preview($id: ID!) {
 
 
 async def test_a_preview_costs_the_same_statements_for_2_lines_as_for_20(
-    statements: tuple[GraphQLClient, list[str]], uow: UnitOfWorkFactory
+    counted: tuple[GraphQLClient, list[str]], uow: UnitOfWorkFactory
 ) -> None:
-    gql, sent = statements
+    gql, sent = counted
     await helpers.warehouse(uow)
 
     async def count(*lines: tuple[str, int]) -> tuple[int, dict[str, Any]]:
