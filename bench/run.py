@@ -283,9 +283,8 @@ class Bench:
         asyncio.run(data.vacuum_analyze(self.server_url, "bench"))
         self.count_statements(small, numbers[0], small_numbers[0])
 
-        floor_count = 40_000 if sizes is FULL else 3_000
-        floor2 = self.floor(small, 2, floor_count)
-        floor20 = self.floor(small, 20, floor_count // 5)
+        floor2 = self.floor(small, 2, sizes.floor_orders[0])
+        floor20 = self.floor(small, 20, sizes.floor_orders[1])
         for lines, figures in ((2, floor2), (20, floor20)):
             service = result.figures[f"transaction-{lines}"]
             if figures["statements"] != [service]:  # reported, not a failure: CI is no gate
