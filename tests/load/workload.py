@@ -320,6 +320,15 @@ def pk(global_id: str) -> int:
     return parsed[1]
 
 
+def _made(allocations: list[dict[str, Any]]) -> dict[int, tuple[int, int, int]]:
+    """Allocation lines an answer reports: id -> (line id, balance id, quantity), as the
+    checker holds them."""
+    return {
+        pk(a["id"]): (pk(a["salesOrderLine"]["id"]), pk(a["balance"]["id"]), a["quantity"])
+        for a in allocations
+    }
+
+
 @dataclass
 class KnownOrder:
     id: int
@@ -611,10 +620,7 @@ class Load:
         op = self.new_op(client, "allocateOrder", order.id, strategy=strategy)
 
         def ok(payload: dict[str, Any]) -> None:
-            op.result["allocations"] = {
-                pk(a["id"]): (pk(a["salesOrderLine"]["id"]), pk(a["balance"]["id"]), a["quantity"])
-                for a in payload["allocations"]
-            }
+            op.result["allocations"] = _made(payload["allocations"])
             self.world.reported.update(op.result["allocations"])
             # SERIALIZED_ITEM names the line by its place in the payload's order.
             lines = payload["salesOrder"]["lines"]
@@ -718,10 +724,7 @@ class Load:
 
         def ok(payload: dict[str, Any]) -> None:
             made = payload["allocations"]
-            op.result["allocations"] = {
-                pk(a["id"]): (pk(a["salesOrderLine"]["id"]), pk(a["balance"]["id"]), a["quantity"])
-                for a in made
-            }
+            op.result["allocations"] = _made(made)
             op.result["orders"] = {pk(a["id"]): pk(a["salesOrder"]["id"]) for a in made}
             self.world.reported.update(op.result["allocations"])
             for backorder in payload["backorders"]:
