@@ -4,6 +4,7 @@ fills, the limit, FEFO, the versions of the orders touched, and the ledger."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services import orders
@@ -36,10 +37,24 @@ async def test_higher_priority_first_then_older_and_stock_for_one_and_a_half(
     second = await backordered(uow, 4, priority=5)
     balance = await helpers.stock(uow, "WIDGET", "L1", "BIN-1", 6)
     before = await world(engine)
+    balance_version = (await checker.read_snapshot(engine)).balances[balance].version
 
     result = await fill_backorders(uow, "WIDGET")
 
     snapshot = await checker.read_snapshot(engine)
+    # Two orders drew on the balance in one change of it: one new version, and one
+    # ALLOCATE movement per allocation line, each naming its own order.
+    assert snapshot.balances[balance].version == balance_version + 1
+    async with engine.connect() as conn:
+        moved = (
+            await conn.execute(
+                text(
+                    "SELECT sales_order_id, allocated_delta FROM movements "
+                    "WHERE kind = 'ALLOCATE' ORDER BY id"
+                )
+            )
+        ).all()
+    assert [tuple(row) for row in moved] == [(first, 4), (second, 2)]
     by_order = {b.order_id: b for b in snapshot.backorders.values()}
     assert result.backorder_ids == [by_order[first].id, by_order[second].id]
     assert [(a.line_id, a.balance_id, a.quantity) for a in result.allocations] == [
