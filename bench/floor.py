@@ -32,7 +32,7 @@ from db import repositories as sql
 from services.domain.order import allocation_name
 
 # The service's own statements (db/reads.py, db/repositories.py), so the two cannot drift.
-ORDER_TREE = reads.ORDER_TREE
+ORDER_TREES = reads.ORDER_TREES
 CANDIDATES, CLAIM, INSERT_ALLOCATIONS, RESERVE = (
     sql.CANDIDATES,
     sql.CLAIM,
@@ -52,7 +52,7 @@ async def allocate(conn: Any, order_id: int) -> int:
     """Allocate one order in one transaction; the number of statements it ran (BEGIN and
     COMMIT included, as the service's are counted)."""
     async with conn.transaction():
-        order = await conn.fetchrow(ORDER_TREE, order_id)
+        order = await conn.fetchrow(ORDER_TREES, [order_id])
         allocated: dict[int, int] = defaultdict(int)
         for allocation in order["allocations"] or ():
             allocated[allocation[2]] += allocation[4]  # line_id, quantity

@@ -97,17 +97,17 @@ BALANCES_BY_ID = f"{BALANCE} WHERE id = ANY($1::bigint[])"
 BALANCES_OF_ITEMS = f"{BALANCE} WHERE item_id = ANY($1::bigint[]) ORDER BY id"
 ADJUSTMENTS_BY_ID = f"{ADJUSTMENT} WHERE id = ANY($1::bigint[])"
 MOVEMENTS_BY_ID = f"{MOVEMENT} WHERE t.id = ANY($1::bigint[])"
-# An order with its lines, allocation lines and backorders, each as an array of rows, in
+# Orders with their lines, allocation lines and backorders, each as an array of rows, in
 # the orders of LINES_OF_ORDERS, ALLOCATIONS_OF_ORDERS and BACKORDERS_OF_ORDERS: what a
 # unit of work loads, in one round trip rather than four (and of one moment).
-ORDER_TREE = f"""SELECT {_ORDER_COLUMNS},
+ORDER_TREES = f"""SELECT {_ORDER_COLUMNS},
     (SELECT array_agg(ROW({_LINE_COLUMNS}) ORDER BY l.line_number)
      FROM {_LINES} WHERE l.order_id = o.id) AS lines,
     (SELECT array_agg(ROW({_ALLOCATION_COLUMNS}) ORDER BY a.id)
      FROM {_ALLOCATIONS} WHERE a.order_id = o.id) AS allocations,
     (SELECT array_agg(ROW({_BACKORDER_COLUMNS}) ORDER BY bo.id)
      FROM backorders bo WHERE bo.order_id = o.id) AS backorders
-FROM sales_orders o WHERE o.id = $1"""
+FROM sales_orders o WHERE o.id = ANY($1::bigint[])"""
 
 
 def allocation_record(*row: Any) -> AllocationRecord:
@@ -132,10 +132,12 @@ async def _records(
     return [make(*row) for row in await session.fetch(statement, list(keys))]
 
 
-async def order_tree(session: Session, order_id: int) -> OrderTree | None:
-    row = await session.fetchrow(ORDER_TREE, order_id)
-    if row is None:
-        return None
+async def order_trees(session: Session, ids: Sequence[int]) -> list[OrderTree]:
+    """Those of the orders that exist, in no particular order."""
+    return [_order_tree(*row) for row in await session.fetch(ORDER_TREES, list(ids))]
+
+
+def _order_tree(*row: Any) -> OrderTree:
     *order, lines, allocations, backorders = row
     return OrderTree(
         OrderRecord(*order),

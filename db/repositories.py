@@ -10,7 +10,6 @@ shows it without reading it again.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -397,29 +396,16 @@ class SqlOrders:
         return bool(await self.session.fetchval(NUMBER_TAKEN, number))
 
     async def get(self, order_id: int) -> SalesOrder | None:
-        tree = await reads.order_tree(self.session, order_id)
-        if tree is None:
-            return None
-        self.loaded[order_id] = tree
-        self.written.orders.append(tree)  # as it stands, unless save() writes it anew
-        self.version_seen = tree.order.version
-        return _aggregate(tree)
+        found = await self.get_many([order_id])
+        return found[0] if found else None
 
     async def get_many(self, order_ids: Sequence[int]) -> list[SalesOrder]:
-        """Those that exist, in the order asked: one statement per kind of row, however
-        many orders (a fill loads every order it may touch)."""
-        records = {r.id: r for r in await reads.orders_by_id(self.session, order_ids)}
-        ids = [i for i in order_ids if i in records]
-        lines = _by_order(await reads.lines_of_orders(self.session, ids))
-        allocations = _by_order(await reads.allocations_of_orders(self.session, ids))
-        backorders = _by_order(await reads.backorders_of_orders(self.session, ids))
+        """Those that exist, in the order asked, in one statement however many (a fill
+        loads every order it may touch)."""
+        trees = {t.order.id: t for t in await reads.order_trees(self.session, order_ids)}
         orders = []
-        for order_id in ids:
-            tree = OrderTree(
-                records[order_id], tuple(lines[order_id]), tuple(allocations[order_id]),
-                tuple(backorders[order_id]),
-            )  # fmt: skip
-            self.loaded[order_id] = tree
+        for tree in (trees[i] for i in order_ids if i in trees):
+            self.loaded[tree.order.id] = tree
             self.written.orders.append(tree)  # as it stands, unless save() writes it anew
             self.version_seen = tree.order.version
             orders.append(_aggregate(tree))
@@ -602,21 +588,6 @@ class SqlOrders:
                 for p in packed
             ),
         )  # fmt: skip
-
-
-class _OfOrder(Protocol):
-    @property
-    def order_id(self) -> int: ...
-
-
-OfOrderT = TypeVar("OfOrderT", bound=_OfOrder)
-
-
-def _by_order(rows: Iterable[OfOrderT]) -> defaultdict[int, list[OfOrderT]]:
-    grouped: defaultdict[int, list[OfOrderT]] = defaultdict(list)
-    for row in rows:
-        grouped[row.order_id].append(row)
-    return grouped
 
 
 def _aggregate(tree: OrderTree) -> SalesOrder:
