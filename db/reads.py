@@ -398,8 +398,7 @@ def _where(conditions: Sequence[str]) -> str:
     return f"WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
-ORDER_PAGE = """SELECT t.id, t.number, t.customer, t.status, t.version, t.created_at,
-    t.updated_at, t.actor, t.updated_by, t.priority FROM sales_orders t"""
+ORDER_PAGE = f"{ORDER} t"  # `page` names the table t
 ITEM_PAGE = ITEM
 BACKORDER_PAGE = """SELECT t.id, t.order_id, t.line_id, t.quantity, t.quantity_allocated,
     t.status, t.cancel_reason, t.cancelled_by, t.created_at, t.updated_at FROM backorders t"""
