@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from db.database import Database, Session
 from db.idempotency import Claim
+from db.records import Written
 from db.repositories import SnapshotUnitOfWork, SqlUnitOfWork
 from resolvers.access import OPEN, Credential
 from resolvers.graph import Graph
@@ -57,13 +58,19 @@ class Context:
         async with self._snapshot_turn:
             yield SnapshotUnitOfWork(self.session, self.credential.actor, self.request_id)
 
-    def after_change(self) -> Graph:
-        """A builder for a mutation's payload: fresh loaders, so nothing read before the
-        change shows, primed with what the change's unit of work wrote."""
+    def primed(self, written: Written | None) -> Graph:
+        """A builder with fresh loaders, primed with what a unit of work read and wrote:
+        it shows that, not what was read before it or might be read after it."""
         loaders = Loaders(self.session)
-        if self._unit_of_work is not None:
-            loaders.prime(self._unit_of_work.written)
-        self.graph = Graph(loaders)
+        if written is not None:
+            loaders.prime(written)
+        return Graph(loaders)
+
+    def after_change(self) -> Graph:
+        """A builder for a mutation's payload, primed with what the change's unit of work
+        wrote; the request's builder from now on."""
+        unit = self._unit_of_work
+        self.graph = self.primed(unit.written if unit is not None else None)
         return self.graph
 
     async def close(self) -> None:

@@ -14,9 +14,8 @@ from graphql import GraphQLError
 from db import reads
 from resolvers.access import NODE_SCOPES, forbidden
 from resolvers.context import Info
-from resolvers.graph import Graph
 from resolvers.ids import parse_global_id, pk_of
-from resolvers.loaders import Loaders, Stored
+from resolvers.loaders import Stored
 from resolvers.selection import Wanted, wanted
 from schema.enums import BackorderStatus, SalesOrderOrder
 from schema.inputs import MovementFilter, SalesOrderFilter
@@ -303,11 +302,9 @@ async def preview_allocation(
             )
     except DomainError as error:  # the one it raises: no such order
         raise _not_found(error.message, "id") from None
-    # Loaders of its own, primed with what the snapshot read: the preview shows the
+    # A builder of its own, primed with what the snapshot read: the preview shows the
     # order as it planned from it, not as a later read might find it.
-    loaders = Loaders(context.session)
-    loaders.prime(snapshot.written)
-    return await Graph(loaders).allocation_preview(preview, wanted(info))
+    return await context.primed(snapshot.written).allocation_preview(preview, wanted(info))
 
 
 async def available_to_promise(
