@@ -3,10 +3,9 @@
 The same statements (imported from db/), in the same order, that
 services.orders.allocate_order issues for an order whose lines all have stock: load the
 order with its lines, allocation lines and backorders (one statement), read the
-candidate balances, plan
-(FEFO, greedy), claim the order (version + 1), insert the allocation lines (one
-statement), reserve with the guarded statement that also writes their movements; BEGIN
-and COMMIT around them. Each client holds one connection of its own for the whole run,
+candidate balances, plan (FEFO, greedy), claim the order (version + 1), insert the
+allocation lines (one statement), reserve with the guarded statement that also writes
+their movements; BEGIN and COMMIT around them. Each client holds one connection of its own for the whole run,
 so nothing is spent on a pool, and reads nothing back.
 
 Run by bench/run.py as a process of its own (pinned like the server):
