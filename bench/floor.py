@@ -5,8 +5,8 @@ services.orders.allocate_order issues for an order whose lines all have stock: l
 order with its lines, allocation lines and backorders (one statement), read the
 candidate balances, plan (FEFO, greedy), claim the order (version + 1), insert the
 allocation lines (one statement), reserve with the guarded statement that also writes
-their movements; BEGIN and COMMIT around them. Each client holds one connection of its own for the whole run,
-so nothing is spent on a pool, and reads nothing back.
+their movements; BEGIN and COMMIT around them. Each client holds one connection of its
+own for the whole run, so nothing is spent on a pool, and reads nothing back.
 
 Run by bench/run.py as a process of its own (pinned like the server):
     python -m bench.floor '{"dsn": ..., "first": 1, "last": 9000, "clients": 16, ...}'
