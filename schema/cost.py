@@ -39,7 +39,7 @@ from graphql import (
     visit,
 )
 from graphql.type.definition import GraphQLInterfaceType, GraphQLOutputType
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from resolvers.caches import ByIdentity
 from resolvers.queries import DEFAULT_PAGE  # what a connection gives without first/last
@@ -219,38 +219,24 @@ def _refusal(message: str, extensions: dict[str, Any]) -> ExecutionResult:
     return ExecutionResult(data=None, errors=[GraphQLError(message, extensions=extensions)])
 
 
-def cost_limit(maximum: int) -> type[SchemaExtension]:
-    """An extension class that refuses documents whose cost exceeds maximum."""
-
-    class QueryCost(SchemaExtension):
-        cost: int | None = None
-
-        def on_execute(self) -> Iterator[None]:
-            context = self.execution_context
-            try:
-                self.cost = cached_query_cost(
-                    context.schema._schema,
-                    context.graphql_document,
-                    context.operation_name,
-                    context.variables,
-                )
-            except Exception:
-                # Errors raised in extension hooks bypass MaskErrors: mask this one here.
-                log.exception("query cost estimate failed")
-                context.result = _refusal("Unexpected error.", {})
-                yield
-                return
-            if self.cost > maximum:
-                context.result = _refusal(
-                    f"Query cost {self.cost} exceeds the maximum of {maximum}: ask for "
-                    "smaller pages or fewer nested fields.",
-                    {"code": "QUERY_TOO_COSTLY", "cost": self.cost, "maximumCost": maximum},
-                )
-            yield
-
-        def get_results(self) -> dict[str, Any]:
-            if self.cost is None:
-                return {}
-            return {"cost": {"requestedQueryCost": self.cost, "maximumAvailable": maximum}}
-
-    return QueryCost
+def refusal(
+    maximum: int, schema: GraphQLSchema, context: ExecutionContext
+) -> tuple[int | None, ExecutionResult | None]:
+    """The cost of the operation about to run, and the result that refuses it instead
+    (None: it may run). Called by the schema's gate (schema/execution.py) before
+    execution."""
+    try:
+        cost = cached_query_cost(
+            schema, context.graphql_document, context.operation_name, context.variables
+        )
+    except Exception:
+        # Errors raised in extension hooks are not masked with the rest: mask this one here.
+        log.exception("query cost estimate failed")
+        return None, _refusal("Unexpected error.", {})
+    if cost > maximum:
+        return cost, _refusal(
+            f"Query cost {cost} exceeds the maximum of {maximum}: ask for "
+            "smaller pages or fewer nested fields.",
+            {"code": "QUERY_TOO_COSTLY", "cost": cost, "maximumCost": maximum},
+        )
+    return cost, None

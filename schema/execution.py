@@ -1,18 +1,24 @@
-"""How the schema validates and reports: a validation cache keyed by the parsed
-document itself, and logging that tells a client's mistakes from our failures."""
+"""How the schema parses, validates, limits and reports: one gate with the caches and
+limits every operation passes, and logging that tells a client's mistakes from our
+failures."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import strawberry
 from graphql import (
+    ASTValidationRule,
     DirectiveLocation,
     GraphQLError,
     GraphQLFieldResolver,
     GraphQLObjectType,
     GraphQLSchema,
+    parse,
 )
 from strawberry.directive import DirectiveValue
 from strawberry.extensions import SchemaExtension
@@ -24,6 +30,7 @@ from strawberry.types.field import StrawberryField
 
 from db.errors import Unavailable
 from resolvers.caches import ByIdentity
+from schema import cost
 from services.domain.errors import DomainError
 
 log = logging.getLogger("strawberry.execution")
@@ -32,14 +39,53 @@ log = logging.getLogger("strawberry.execution")
 _VALIDATED: ByIdentity[object, dict[tuple[int, tuple[type, ...]], list[GraphQLError]]] = ByIdentity(
     256
 )
+# Parsed documents by text and token limit: the same text gives back the same document,
+# so the validation and cost caches can key on its identity.
+_parse = functools.lru_cache(maxsize=256)(parse)
+UNEXPECTED = "Unexpected error."
 
 
-class DocumentValidationCache(SchemaExtension):
-    """strawberry's ValidationCache, keyed by the document's identity (ParserCache hands
-    back the same one for the same text) rather than its value: an lru_cache hashes the
-    whole AST, node by node, on every request."""
+@dataclass(frozen=True)
+class Limits:
+    """What the gate refuses: documents over max_tokens tokens (at parse), breaking the
+    extra validation rules (depth, aliases, introspection), or costing over max_cost."""
+
+    max_tokens: int
+    rules: tuple[type[ASTValidationRule], ...]
+    max_cost: int
+
+
+class RequestGate(SchemaExtension):
+    """Every check and cache an operation passes on its way, in one extension:
+    strawberry's parser cache and token limit, extra validation rules, a validation
+    cache, the cost limit (schema/cost.py) and the masking of unexpected errors.
+
+    One extension rather than strawberry's six: strawberry wraps every hook of every
+    extension in context managers it makes anew for each request, which cost more than
+    the work those hooks do once their caches are warm."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.cost: int | None = None
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        context.validation_rules = context.validation_rules + self.limits.rules
+        yield
+        result = context.result
+        if result is not None and result.errors:
+            result.errors = [_masked(e) if is_unexpected(e) else e for e in result.errors]
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is None and context.query:
+            context.graphql_document = _parse(context.query, max_tokens=self.limits.max_tokens)
+        yield
 
     def on_validate(self) -> Iterator[None]:
+        """strawberry's ValidationCache, keyed by the document's identity (the parse
+        cache hands back the same one for the same text) rather than its value: an
+        lru_cache hashes the whole AST, node by node, on every request."""
         context = self.execution_context
         schema, document = context.schema._schema, context.graphql_document
         assert document is not None
@@ -52,6 +98,29 @@ class DocumentValidationCache(SchemaExtension):
             known[key] = validate_document(schema, document, rules)
         context.pre_execution_errors = known[key]
         yield
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        self.cost, refused = cost.refusal(self.limits.max_cost, context.schema._schema, context)
+        if refused is not None:
+            context.result = refused
+        yield
+
+    def get_results(self) -> dict[str, Any]:
+        if self.cost is None:
+            return {}
+        return {"cost": {"requestedQueryCost": self.cost, "maximumAvailable": self.limits.max_cost}}
+
+
+def _masked(error: GraphQLError) -> GraphQLError:
+    """The error as a client sees it: where it happened, not what it was."""
+    return GraphQLError(
+        UNEXPECTED,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+    )
 
 
 def is_unexpected(error: GraphQLError) -> bool:

@@ -1,30 +1,19 @@
-"""The root Query and Mutation, and the Schema with its protective extensions."""
+"""The root Query and Mutation, and the Schema with its gate (limits and caches)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import strawberry
-from graphql import ASTValidationRule
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaskErrors,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-)
+from graphql import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
 from resolvers import mutations, queries
 from resolvers.access import guard_root_fields
-from schema.cost import cost_limit
 from schema.execution import (
     AllocationSchema,
-    DocumentValidationCache,
+    Limits,
+    RequestGate,
     idempotent,
-    is_unexpected,
     read_attributes_directly,
 )
 from schema.payloads import Connection
@@ -86,27 +75,20 @@ class Mutation:
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     limits = settings or Settings(_env_file=None)
+    # Made once: the validation cache's key holds the rule classes, and rules made per
+    # request would be new ones each time.
     rules: list[type[ASTValidationRule]] = [
         depth_rule(limits.max_depth, None, None),
         alias_rule(limits.max_aliases),
     ]
-    # Factories: strawberry builds fresh extensions per request; the parser and
-    # validation caches live at module level, so they are still shared.
-    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-        lambda: MaskErrors(should_mask_error=is_unexpected, error_message="Unexpected error."),
-        lambda: ParserCache(maxsize=256),
-        DocumentValidationCache,
-        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        # The depth and alias rules are made once: the validation cache's key holds
-        # the rule classes, and a limiter made per request would make new ones.
-        lambda: AddValidationRules(rules),
-        cost_limit(limits.max_cost),
-    ]
     if not limits.introspection:
-        extensions.append(DisableIntrospection)
+        rules.append(NoSchemaIntrospectionCustomRule)
+    gate = Limits(limits.max_tokens, tuple(rules), limits.max_cost)
     schema = AllocationSchema(
-        query=Query, mutation=Mutation, types=list(NODE_TYPES), extensions=extensions,
-        directives=[idempotent],
+        query=Query, mutation=Mutation, types=list(NODE_TYPES),
+        # A factory: strawberry makes the extension anew for each request; its caches
+        # live at module level, so they are shared.
+        extensions=[lambda: RequestGate(gate)], directives=[idempotent],
     )  # fmt: skip
     read_attributes_directly(schema._schema)
     guard_root_fields(schema._schema)
