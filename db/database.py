@@ -176,6 +176,15 @@ class Session:
             self._savepoints = 0
             with contextlib.suppress(Exception):  # the pool drops a connection that fails
                 await self.execute("ROLLBACK")
+        await self._give_back()
+
+    async def release(self) -> None:
+        """Give the connection back now unless a transaction is open on it; the next
+        statement takes one again."""
+        if not self.in_transaction:
+            await self._give_back()
+
+    async def _give_back(self) -> None:
         connection, self._connection = self._connection, None
         self._savepoints = 0
         if connection is not None:

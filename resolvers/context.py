@@ -66,9 +66,15 @@ class Context:
             loaders.prime(written)
         return Graph(loaders)
 
-    def after_change(self) -> Graph:
+    async def after_change(self) -> Graph:
         """A builder for a mutation's payload, primed with what the change's unit of work
-        wrote; the request's builder from now on."""
+        wrote; the request's builder from now on.
+
+        The connection goes back to the pool first, unless a transaction is still open
+        on it (an idempotent request's): the payload is built from what the unit of work
+        wrote, so while it is built and sent, the connection can serve another request.
+        A payload field that must read after all takes one again."""
+        await self.session.release()
         unit = self._unit_of_work
         self.graph = self.primed(unit.written if unit is not None else None)
         return self.graph

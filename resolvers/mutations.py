@@ -75,7 +75,7 @@ async def _order_payload(
     info: Info, order_id: int, deleted: strawberry.ID | None = None
 ) -> SalesOrderPayload:
     return SalesOrderPayload(
-        sales_order=await _order(info.context.after_change(), order_id, wanted(info)),
+        sales_order=await _order(await info.context.after_change(), order_id, wanted(info)),
         deleted_id=deleted,
     )
 
@@ -89,7 +89,7 @@ async def create_item(info: Info, input: CreateItemInput) -> ItemPayload:
     item_id = await catalog.create_item(
         info.context.unit_of_work, input.sku, input.name, input.serialized, input.unit
     )
-    graph, below = info.context.after_change(), wanted(info)
+    graph, below = await info.context.after_change(), wanted(info)
     built = await graph.by_id(graph.loaders.item_by_id, [item_id], graph.items, below["item"])
     return ItemPayload(item=built[item_id])
 
@@ -101,7 +101,7 @@ async def create_location(info: Info, input: CreateLocationInput) -> LocationPay
     location_id = await catalog.create_location(
         info.context.unit_of_work, input.code, input.name, input.pick_sequence
     )
-    graph, below = info.context.after_change(), wanted(info)
+    graph, below = await info.context.after_change(), wanted(info)
     built = await graph.by_id(
         graph.loaders.location_by_id, [location_id], graph.locations, below["location"]
     )
@@ -122,7 +122,7 @@ async def adjust_inventory(info: Info, input: AdjustInventoryInput) -> AdjustInv
     filled = None
     if info.context.auto_fill_backorders and input.quantity > 0:
         filled = await _auto_fill(info, input.sku)
-    graph, below = info.context.after_change(), wanted(info)
+    graph, below = await info.context.after_change(), wanted(info)
     loaders = graph.loaders
     balance = await graph.by_id(
         loaders.balance_by_id, [result.balance_id], graph.balances, below["balance"]
@@ -239,7 +239,7 @@ async def allocate_order(
         info.context.unit_of_work, require_pk(id, "SalesOrder", Subject.ORDER), expected_version,
         strategy or AllocationStrategy.FEFO,
     )  # fmt: skip
-    graph, below = info.context.after_change(), wanted(info)
+    graph, below = await info.context.after_change(), wanted(info)
     allocations = await graph.by_id(
         graph.loaders.allocation_by_id, result.allocation_ids, graph.allocations,
         below["allocations"],
@@ -261,7 +261,7 @@ async def fill_backorders(info: Info, sku: str, limit: int | None = None) -> Fil
     result = await fill.fill_backorders(
         info.context.unit_of_work, sku, DEFAULT_FILL_LIMIT if limit is None else limit
     )
-    return await _fill_payload(info.context.after_change(), wanted(info), result)
+    return await _fill_payload(await info.context.after_change(), wanted(info), result)
 
 
 async def _fill_payload(
@@ -288,7 +288,7 @@ async def pack_allocated_order(
     packed_ids = await orders.pack_allocated_order(
         info.context.unit_of_work, order_id, expected_version
     )
-    graph, below = info.context.after_change(), wanted(info)
+    graph, below = await info.context.after_change(), wanted(info)
     packed = await graph.by_id(
         graph.loaders.packed_line_by_id, packed_ids, graph.packed_lines, below["packedLines"]
     )
@@ -312,7 +312,7 @@ async def remove_allocation_lines(
         info.context.unit_of_work, pks, expected_version, reason
     )
     return RemoveAllocationLinesPayload(
-        sales_order=await _order(info.context.after_change(), order_id, wanted(info)),
+        sales_order=await _order(await info.context.after_change(), order_id, wanted(info)),
         removed_ids=list(dict.fromkeys(ids)),
     )
 
@@ -327,7 +327,7 @@ def _pk_or_none(global_id: str, type_name: str) -> int | None:
 async def _backorder_payload(
     info: Info, backorder_id: int, order_id: int, *, deleted: bool
 ) -> BackorderPayload:
-    graph, below = info.context.after_change(), wanted(info)
+    graph, below = await info.context.after_change(), wanted(info)
     if deleted:
         return BackorderPayload(
             sales_order=await _order(graph, order_id, below),
