@@ -69,12 +69,14 @@ class _BodyTooLargeError(Exception):
 class BodyLimitMiddleware:
     """Refuses a request body over `max_bytes` with 413.
 
-    At once when Content-Length says so (the app is not called, nothing is read);
-    otherwise while the app reads: `receive` counts the bytes it hands out and raises
-    as soon as the count passes the limit, so no more than the limit plus one chunk of
-    the server's is ever held. Starlette's own RequestBodyLimitMiddleware answers in
-    plain text and lets the app run when Content-Length is over; clients here get the
-    JSON error body every other refusal has. The 413 closes the connection, so the
+    At once when Content-Length says so (the app is not called, nothing is read). A
+    body declared within the limit is let through as it is: the HTTP server hands out
+    no more than the declared length. Otherwise (chunked) while the app reads:
+    `receive` counts the bytes it hands out and raises as soon as the count passes the
+    limit, so no more than the limit plus one chunk of the server's is ever held.
+    Starlette's own RequestBodyLimitMiddleware answers in plain text and lets the app
+    run when Content-Length is over; clients here get the JSON error body every other
+    refusal has. The 413 closes the connection, so the
     server does not go on reading (and discarding) the rest of the body."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -86,8 +88,11 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+            else:  # the HTTP server hands out no more than a declared length
+                await self.app(scope, receive, send)
             return
         received = 0
         started = False

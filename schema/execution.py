@@ -22,7 +22,6 @@ from graphql import (
 )
 from strawberry.directive import DirectiveValue
 from strawberry.extensions import SchemaExtension
-from strawberry.extensions.directives import DirectivesExtension, DirectivesExtensionSync
 from strawberry.schema.schema import validate_document
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types import ExecutionContext
@@ -172,11 +171,10 @@ class AllocationSchema(strawberry.Schema):
     def get_extensions(self, sync: bool = False) -> list[SchemaExtension]:
         """Without strawberry's DirectivesExtension, which a declared directive brings:
         it would wrap every field's resolution in an awaited call, for @idempotent,
-        which resolves nothing."""
+        which resolves nothing. Each made anew from its factory, as strawberry does."""
         return [
-            extension
-            for extension in super().get_extensions(sync)
-            if not isinstance(extension, DirectivesExtension | DirectivesExtensionSync)
+            extension if isinstance(extension, SchemaExtension) else extension()
+            for extension in self.extensions
         ]
 
     def process_errors(

@@ -15,6 +15,7 @@ and a GraphiQL page that loads nothing from outside this server.
 
 from __future__ import annotations
 
+import functools
 import html
 from pathlib import Path
 from typing import Any, TypeVar
@@ -85,6 +86,7 @@ def _accept_ranges(accept: str) -> dict[str, float]:
     return ranges
 
 
+@functools.lru_cache(maxsize=64)  # clients send few distinct Accept headers
 def negotiate(accept: str | None) -> str:
     """The media type of the GraphQL response to a request with this Accept header.
 

@@ -14,6 +14,7 @@ Both refusals are 403 with the code LOOPBACK_ONLY.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from starlette.requests import Request
@@ -26,6 +27,7 @@ LOOPBACK_ONLY = "LOOPBACK_ONLY"
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
 
 
+@functools.lru_cache(maxsize=64)  # a few names per machine; bounded against any other
 def is_loopback(host: str) -> bool:
     """localhost, an address in 127.0.0.0/8 or ::1 (bracketed or not)."""
     host = host.strip().lower()
