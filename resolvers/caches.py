@@ -1,10 +1,10 @@
 """A cache for what is worked out once per parsed document.
 
-ParserCache hands back the same document object for the same query text, so what
-depends only on the document (its validation, its cost, what a field selects) can be
-kept per object. Not by equality: graphql-core's AST nodes are frozen dataclasses, and
-hashing one hashes its whole subtree, on every lookup. So by identity, holding the key
-weakly (an entry is good only while its document lives).
+The schema's parse cache (schema/execution.py) hands back the same document object for
+the same query text, so what depends only on the document (its validation, its cost,
+what a field selects) can be kept per object. Not by equality: graphql-core's AST nodes
+are frozen dataclasses, and hashing one hashes its whole subtree, on every lookup. So
+by identity, holding the key weakly (an entry is good only while its document lives).
 """
 
 from __future__ import annotations

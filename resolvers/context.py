@@ -1,6 +1,7 @@
 """The per-request context: one database session (one pooled connection, taken on the
-first statement and given back when the request ends), the units of work that change
-things on it, and the loaders and builder that read on it."""
+first statement and given back when the request ends, or once a mutation's unit of work
+has committed), the units of work that change things on it, and the loaders and builder
+that read on it."""
 
 from __future__ import annotations
 

@@ -156,7 +156,7 @@ def query_cost(
 
 
 SIZE_ARGUMENTS = frozenset({"first", "last", "ids"})  # the only arguments the cost reads
-# Per parsed document (ParserCache hands the same one back for the same text): the
+# Per parsed document (the parse cache hands the same one back for the same text): the
 # variables its cost depends on, and the costs worked out for their values.
 _SIZE_VARIABLES: ByIdentity[DocumentNode, frozenset[str]] = ByIdentity()
 _COSTS: ByIdentity[DocumentNode, dict[Hashable, int]] = ByIdentity()

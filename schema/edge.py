@@ -76,8 +76,8 @@ class BodyLimitMiddleware:
     limit, so no more than the limit plus one chunk of the server's is ever held.
     Starlette's own RequestBodyLimitMiddleware answers in plain text and lets the app
     run when Content-Length is over; clients here get the JSON error body every other
-    refusal has. The 413 closes the connection, so the
-    server does not go on reading (and discarding) the rest of the body."""
+    refusal has. The 413 closes the connection, so the server does not go on reading
+    (and discarding) the rest of the body."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
