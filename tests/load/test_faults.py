@@ -111,7 +111,7 @@ async def test_a_server_killed_with_sigkill_mid_load_leaves_nothing_half_done(
     # fault lasts until another has started in its place) is still killed under load.
     plan = config(
         5,
-        Fault("SIGKILL the server", 48, faults.kill_server(live)),
+        Fault("SIGKILL the server", 48, faults.kill_server(live), keyed_in_flight=True),
         Fault("SIGKILL one worker", 120, faults.kill_worker(live)),
     )
     log_before = live.log_size()
