@@ -10,7 +10,6 @@ execution, not validation (whose results are cached per document).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
 
@@ -44,7 +43,6 @@ from strawberry.types import ExecutionContext
 from resolvers.caches import ByIdentity
 from resolvers.queries import DEFAULT_PAGE  # what a connection gives without first/last
 
-log = logging.getLogger(__name__)
 LIST_ESTIMATE = 5  # rows assumed for a plain list such as an order's lines
 
 Composite = GraphQLObjectType | GraphQLInterfaceType
@@ -221,18 +219,13 @@ def _refusal(message: str, extensions: dict[str, Any]) -> ExecutionResult:
 
 def refusal(
     maximum: int, schema: GraphQLSchema, context: ExecutionContext
-) -> tuple[int | None, ExecutionResult | None]:
+) -> tuple[int, ExecutionResult | None]:
     """The cost of the operation about to run, and the result that refuses it instead
     (None: it may run). Called by the schema's gate (schema/execution.py) before
     execution."""
-    try:
-        cost = cached_query_cost(
-            schema, context.graphql_document, context.operation_name, context.variables
-        )
-    except Exception:
-        # Errors raised in extension hooks are not masked with the rest: mask this one here.
-        log.exception("query cost estimate failed")
-        return None, _refusal("Unexpected error.", {})
+    cost = cached_query_cost(
+        schema, context.graphql_document, context.operation_name, context.variables
+    )
     if cost > maximum:
         return cost, _refusal(
             f"Query cost {cost} exceeds the maximum of {maximum}: ask for "

@@ -14,6 +14,7 @@ import strawberry
 from graphql import (
     ASTValidationRule,
     DirectiveLocation,
+    ExecutionResult,
     GraphQLError,
     GraphQLFieldResolver,
     GraphQLObjectType,
@@ -100,7 +101,12 @@ class RequestGate(SchemaExtension):
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
-        self.cost, refused = cost.refusal(self.limits.max_cost, context.schema._schema, context)
+        try:
+            self.cost, refused = cost.refusal(self.limits.max_cost, context.schema._schema, context)
+        except Exception:
+            # Raised in a hook, it would reach the client as it is: masked here.
+            log.exception("query cost estimate failed")
+            refused = ExecutionResult(data=None, errors=[GraphQLError(UNEXPECTED)])
         if refused is not None:
             context.result = refused
         yield

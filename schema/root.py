@@ -74,16 +74,16 @@ class Mutation:
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
-    limits = settings or Settings(_env_file=None)
+    settings = settings or Settings(_env_file=None)
     # Made once: the validation cache's key holds the rule classes, and rules made per
     # request would be new ones each time.
     rules: list[type[ASTValidationRule]] = [
-        depth_rule(limits.max_depth, None, None),
-        alias_rule(limits.max_aliases),
+        depth_rule(settings.max_depth, None, None),
+        alias_rule(settings.max_aliases),
     ]
-    if not limits.introspection:
+    if not settings.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
-    gate = Limits(limits.max_tokens, tuple(rules), limits.max_cost)
+    gate = Limits(settings.max_tokens, tuple(rules), settings.max_cost)
     schema = AllocationSchema(
         query=Query, mutation=Mutation, types=list(NODE_TYPES),
         # A factory: strawberry makes the extension anew for each request; its caches

@@ -10,7 +10,7 @@ from graphql import parse
 from strawberry.schema.schema import validate_document
 
 from resolvers.queries import DEFAULT_PAGE
-from schema import execution
+from schema import cost, execution
 from schema.cost import cached_query_cost, query_cost
 from schema.root import build_schema
 from tests.conftest import AppClient
@@ -68,6 +68,23 @@ async def test_the_cost_is_reported_and_a_costly_query_is_refused(app_client: Ap
         assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
         assert error["extensions"]["cost"] == 601
         assert "601" in error["message"]
+
+
+async def test_a_failed_cost_estimate_is_masked_and_logged(
+    app_client: AppClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def failing(*_: Any) -> int:
+        raise RuntimeError("a bug in the estimate")
+
+    monkeypatch.setattr(cost, "cached_query_cost", failing)
+    async with app_client() as http:
+        refused = await ask(http, "{ items(first: 1) { totalCount } }")
+    assert refused["data"] is None
+    assert [error["message"] for error in refused["errors"]] == ["Unexpected error."]
+    assert "a bug in the estimate" not in str(refused)
+    [logged] = [r for r in caplog.records if r.getMessage() == "query cost estimate failed"]
+    assert logged.levelname == "ERROR"
+    assert logged.exc_info is not None
 
 
 async def test_introspection_is_on_by_default_and_can_be_switched_off(
