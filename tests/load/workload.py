@@ -102,8 +102,8 @@ class Fault:
 
 
 KEYED_WAIT_SECONDS = 5.0
-KEYED_SENT_SECONDS = 0.003
-KEYED_AT_THE_SERVER = 3
+KEYED_SENT_SECONDS = 0.010
+KEYED_AT_THE_SERVER = 4
 
 
 @dataclass
@@ -863,14 +863,14 @@ class Load:
         for fault in sorted(self.config.faults, key=lambda f: f.after_calls):
             await self._calls_made(fault.after_calls)
             if fault.keyed_in_flight:
-                await self._keyed_call_waiting()
+                await self._keyed_calls_at_the_server()
             calls, start = self.report.calls, time.monotonic()
             detail = await fault.action()
             self.report.faults.append(
                 FaultEvent(fault.name, calls, start - self.t0, time.monotonic() - self.t0, detail)
             )
 
-    async def _keyed_call_waiting(self) -> None:
+    async def _keyed_calls_at_the_server(self) -> None:
         """Until KEYED_AT_THE_SERVER keyed mutations have each waited KEYED_SENT_SECONDS
         for their answer, so that their requests have reached the server (one that has
         only just begun may not have been written yet, and would find the server down
