@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -135,6 +136,17 @@ class AllocationApp(Starlette):
     def build_middleware_stack(self) -> ASGIApp:
         # Outside Starlette's ServerErrorMiddleware, so that even its 500 has an id.
         return RequestIdMiddleware(super().build_middleware_stack())
+
+
+def freeze_startup_objects() -> None:
+    """Exempt what exists once a serving process has built its app (modules, the schemas,
+    the caches' rules) from the garbage collector's full passes: they live as long as the
+    process, and the full passes a request's garbage triggers would otherwise walk them
+    all again. Called by the process entry points (schema/serve.py, schema/asgi.py), not
+    by create_app, which tests call many times in one process. A page of 50 orders of 20
+    lines took 18% less CPU with it, an order screen about 6% less (docs/benchmarks.md)."""
+    gc.collect()  # garbage made while starting is collected, not frozen
+    gc.freeze()
 
 
 def create_app(

@@ -22,7 +22,7 @@ import sys
 from starlette.applications import Starlette
 from uvicorn.config import STARTUP_FAILURE
 
-from schema.app import create_app
+from schema.app import create_app, freeze_startup_objects
 from schema.logs import logging_config
 from schema.loopback import unsafe_open_mode
 from schema.settings import Settings
@@ -45,4 +45,6 @@ def create() -> Starlette:
         # uvicorn's own code for a worker that cannot start: the supervisor of several
         # workers then stops instead of starting it again and again.
         sys.exit(STARTUP_FAILURE)
-    return create_app(settings)
+    app = create_app(settings)
+    freeze_startup_objects()
+    return app

@@ -21,7 +21,7 @@ from db.database import Database
 from db.embedded import embedded_postgres
 from db.engine import upgrade_to_head
 from db.repositories import SqlUnitOfWork
-from schema.app import create_app
+from schema.app import create_app, freeze_startup_objects
 from schema.logs import logging_config
 from schema.loopback import unsafe_open_mode
 from schema.settings import Settings
@@ -79,6 +79,7 @@ def main() -> None:
         log.info("GraphiQL at http://%s:%d/graphql", settings.host, settings.port)
         if settings.workers == 1:
             app = create_app(settings.model_copy(update={"database_url": url}))
+            freeze_startup_objects()
             uvicorn.run(
                 app, host=settings.host, port=settings.port, log_level=settings.log_level,
                 log_config=logging_config(settings.log_level),
