@@ -139,12 +139,13 @@ class AllocationApp(Starlette):
 
 
 def freeze_startup_objects() -> None:
-    """Exempt what exists once a serving process has built its app (modules, the schemas,
+    """Exempt what exists once a serving process has built its app (modules, the schema,
     the caches' rules) from the garbage collector's full passes: they live as long as the
     process, and the full passes a request's garbage triggers would otherwise walk them
     all again. Called by the process entry points (schema/serve.py, schema/asgi.py), not
     by create_app, which tests call many times in one process. A page of 50 orders of 20
-    lines took 18% less CPU with it, an order screen about 6% less (docs/benchmarks.md)."""
+    lines took 18% less CPU with it, an order screen 6% to 14% less, and those full
+    passes were the p99 tails (docs/benchmarks.md, step 10)."""
     gc.collect()  # garbage made while starting is collected, not frozen
     gc.freeze()
 

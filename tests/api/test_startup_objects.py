@@ -1,5 +1,5 @@
 """A serving process freezes what its start made (schema.app.freeze_startup_objects), so
-that the garbage collector's full passes do not walk the schemas again for every page
+that the garbage collector's full passes do not walk the schema again for every page
 read: both entry points do it once the app is built, before uvicorn serves it."""
 
 from __future__ import annotations
