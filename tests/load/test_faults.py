@@ -105,13 +105,15 @@ async def test_killed_backends_give_unavailable_and_the_server_recovers_by_itsel
 
 
 async def test_a_server_killed_with_sigkill_mid_load_leaves_nothing_half_done(
-    live: LiveServer, engine: AsyncEngine
+    live: LiveServer, engine: AsyncEngine, database_url: str
 ) -> None:
     # The server first: while it is down no call completes, so the worker (whose
     # fault lasts until another has started in its place) is still killed under load.
+    # It strikes while mutations of both kinds are held inside the server.
+    kill_server = faults.with_mutations_held(database_url, faults.kill_server(live))
     plan = config(
         5,
-        Fault("SIGKILL the server", 48, faults.kill_server(live), keyed_in_flight=True),
+        Fault("SIGKILL the server", 48, kill_server),
         Fault("SIGKILL one worker", 120, faults.kill_worker(live)),
     )
     log_before = live.log_size()

@@ -20,8 +20,6 @@ UNKNOWN, and the checker holds each to having been applied exactly as often as i
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import math
 import random
 import time
@@ -90,20 +88,11 @@ class FaultEvent:
 
 @dataclass
 class Fault:
-    """An action run once the clients have made `after_calls` calls between them; with
-    `keyed_in_flight`, only once mutations with an Idempotency-Key are also waiting for
-    their answers (for at most KEYED_WAIT_SECONDS more), so that a fault which cuts
-    calls off all but surely cuts off one that will be sent again."""
+    """An action run once the clients have made `after_calls` calls between them."""
 
     name: str
     after_calls: int
     action: Callable[[], Awaitable[str]]
-    keyed_in_flight: bool = False
-
-
-KEYED_WAIT_SECONDS = 5.0
-KEYED_SENT_SECONDS = 0.010
-KEYED_AT_THE_SERVER = 4
 
 
 @dataclass
@@ -417,10 +406,6 @@ class Load:
         self.world = World(self.skus)
         self.report = LoadReport(config, [])
         self.in_flight = 0  # clients in the middle of a call
-        # Mutations with an Idempotency-Key waiting for an answer, and since when.
-        self.keyed_waiting: dict[int, float] = {}
-        self.keyed_sent = asyncio.Condition()  # notified when one starts waiting
-        self._keyed_calls = itertools.count()
         self.progress = asyncio.Condition()  # notified after every call a client makes
         self.t0 = time.monotonic()
         self.http: httpx.AsyncClient | None = None
@@ -471,12 +456,12 @@ class Load:
         """Send one mutation, record it in the history; the payload when it succeeded."""
         self.report.history.append(op)
         op.start = time.monotonic()
-        body = await self._post_mutation(query, variables, op.key)
+        body = await self._post(query, variables, op.key)
         while (lost := self._lost(op, body)) is not None:
             self.report.resent[lost] += 1
             await asyncio.sleep(min(1.0, 0.05 * 2**op.attempts))
             op.attempts += 1
-            body = await self._post_mutation(query, variables, op.key)
+            body = await self._post(query, variables, op.key)
         end = time.monotonic()
         if isinstance(body, str):
             op.code = body
@@ -521,20 +506,6 @@ class Load:
         self.world.learn(payload.get("salesOrder"))
         on_ok(payload)
         return payload
-
-    async def _post_mutation(
-        self, query: str, variables: dict[str, Any], key: str | None
-    ) -> dict[str, Any] | str:
-        if key is None:
-            return await self._post(query, variables, key)
-        call = next(self._keyed_calls)
-        self.keyed_waiting[call] = time.monotonic()
-        async with self.keyed_sent:
-            self.keyed_sent.notify_all()
-        try:
-            return await self._post(query, variables, key)
-        finally:
-            del self.keyed_waiting[call]
 
     def _lost(self, op: Op, body: dict[str, Any] | str) -> str | None:
         """Why a keyed call's answer is to be asked for again, if it is: a cut
@@ -862,31 +833,11 @@ class Load:
         (Config makes sure that each falls within the run)."""
         for fault in sorted(self.config.faults, key=lambda f: f.after_calls):
             await self._calls_made(fault.after_calls)
-            if fault.keyed_in_flight:
-                await self._keyed_calls_at_the_server()
             calls, start = self.report.calls, time.monotonic()
             detail = await fault.action()
             self.report.faults.append(
                 FaultEvent(fault.name, calls, start - self.t0, time.monotonic() - self.t0, detail)
             )
-
-    async def _keyed_calls_at_the_server(self) -> None:
-        """Until KEYED_AT_THE_SERVER keyed mutations have each waited KEYED_SENT_SECONDS
-        for their answer, so that their requests have reached the server (one that has
-        only just begun may not have been written yet, and would find the server down
-        and simply wait for it; one whose answer is already on its way is not cut)."""
-        deadline = time.monotonic() + KEYED_WAIT_SECONDS
-        while (left := deadline - time.monotonic()) > 0:
-            async with self.keyed_sent:
-                with contextlib.suppress(TimeoutError):  # then the fault strikes all the same
-                    await asyncio.wait_for(
-                        self.keyed_sent.wait_for(lambda: bool(self.keyed_waiting)), left
-                    )
-            await asyncio.sleep(KEYED_SENT_SECONDS)
-            sent_before = time.monotonic() - KEYED_SENT_SECONDS
-            sent = sum(since <= sent_before for since in self.keyed_waiting.values())
-            if sent >= KEYED_AT_THE_SERVER:
-                return
 
     async def watch(self, observer: Observer) -> None:
         """The observer's turn every `snapshot_every` calls, one at a time, while the
