@@ -44,9 +44,10 @@ def test_make_run_freezes_the_app_it_built_before_uvicorn_serves_it(
         yield NOWHERE
 
     def run(app: object, **options: object) -> None:
-        served.update(app=app, collected=collected(app), frozen=gc.get_freeze_count())
+        served.update(collected=collected(app), frozen=gc.get_freeze_count())
 
     monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("AUTH", raising=False)  # open, as without DATABASE_URL
     monkeypatch.setenv("WORKERS", "1")
     monkeypatch.setenv("LOAD_DEMO_DATA", "false")
     monkeypatch.setattr(serve_module, "database", embedded)
