@@ -83,12 +83,12 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     if not settings.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
-    gate = Limits(settings.max_tokens, tuple(rules), settings.max_cost)
+    limits = Limits(settings.max_tokens, tuple(rules), settings.max_cost)
     schema = AllocationSchema(
         query=Query, mutation=Mutation, types=list(NODE_TYPES),
         # A factory: strawberry makes the extension anew for each request; its caches
         # live at module level, so they are shared.
-        extensions=[lambda: RequestGate(gate)], directives=[idempotent],
+        extensions=[lambda: RequestGate(limits)], directives=[idempotent],
     )  # fmt: skip
     read_attributes_directly(schema._schema)
     guard_root_fields(schema._schema)
